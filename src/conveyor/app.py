@@ -1,0 +1,253 @@
+"""The composition root: a registry of tasks bound to one backend. No module-level state."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+
+from conveyor.backends import open_backend
+from conveyor.backends.base import (
+    Backend,
+    Cancel,
+    GetTasks,
+    ListTasks,
+    ListWorkers,
+    Now,
+    Purge,
+    QueueStatsRead,
+    Requeue,
+)
+from conveyor.errors import ConfigurationError, InvalidOptionError, UnknownTaskError
+from conveyor.inspect import stats as build_stats
+from conveyor.inspect import task_info, worker_info
+from conveyor.model import Stats, TaskInfo, TaskState, WorkerInfo
+from conveyor.retry import DEFAULT_RETRY, Retry
+from conveyor.serialization import DEFAULT_MAX_PAYLOAD_BYTES
+from conveyor.task import Executor, Task, TaskHandle, TaskOptions
+
+if TYPE_CHECKING:
+    from conveyor.worker.worker import Worker
+
+P = ParamSpec("P")
+R = TypeVar("R")
+DEFAULT_URL = "sqlite:///conveyor.db"
+
+
+class Conveyor:
+    """A task queue application: declare tasks on it, enqueue them, run workers for it.
+
+    ``url`` picks the backend (``CONVEYOR_URL`` overrides the default, not an explicit URL).
+    ``lease`` is how long a claimed task stays with its worker without a heartbeat before
+    another worker may take it; heartbeats extend it every ``lease / 3`` seconds.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        lease: float = 30.0,
+        default_queue: str = "default",
+        max_worker_lost: int = 3,
+        starvation_share: float = 0.1,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        result_ttl: float = 86400.0,
+        backend_options: dict[str, Any] | None = None,
+    ) -> None:
+        if lease <= 0:
+            raise ConfigurationError("lease must be > 0 seconds")
+        if not 0.0 <= starvation_share <= 0.5:
+            raise ConfigurationError("starvation_share must be between 0 and 0.5")
+        if max_worker_lost < 1:
+            raise ConfigurationError("max_worker_lost must be >= 1")
+        self.url = url or os.environ.get("CONVEYOR_URL") or DEFAULT_URL
+        self.lease = float(lease)
+        self.default_queue = default_queue
+        self.max_worker_lost = max_worker_lost
+        self.starvation_share = starvation_share
+        self.max_payload_bytes = max_payload_bytes
+        self.result_ttl = result_ttl
+        self.tasks: dict[str, Task[Any, Any]] = {}
+        self._backend_options = backend_options or {}
+        self._backend: Backend | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Conveyor {self.url} tasks={len(self.tasks)}>"
+
+    # -- configuration ---------------------------------------------------------------------------
+
+    @property
+    def backend(self) -> Backend:
+        """Opened on first use, so importing an app module never touches the network."""
+        if self._backend is None:
+            with self._lock:
+                if self._backend is None:
+                    self._backend = open_backend(self.url, **self._backend_options)
+        return self._backend
+
+    def use(self, url: str, **backend_options: Any) -> None:
+        """Point the app at another backend (the CLI's ``--url``, tests)."""
+        self.close()
+        self.url = url
+        self._backend_options = backend_options
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+    # -- declaring tasks -------------------------------------------------------------------------
+
+    @overload
+    def task(self, func: Callable[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def task(
+        self,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        priority: int = 5,
+        max_retries: int = 3,
+        timeout: float | None = None,
+        retry: Retry | None = None,
+        executor: Executor = "default",
+        result_ttl: float | None = None,
+    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def task(  # type: ignore[misc]
+        self,
+        func: Callable[P, R] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        priority: int = 5,
+        max_retries: int = 3,
+        timeout: float | None = None,
+        retry: Retry | None = None,
+        executor: Executor = "default",
+        result_ttl: float | None = None,
+    ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+        """Register a function as a task. Its name defaults to ``module.qualname``."""
+
+        def register(fn: Callable[P, R]) -> Task[P, R]:
+            task_name = name or f"{fn.__module__}.{fn.__qualname__}"
+            if task_name in self.tasks and self.tasks[task_name].func is not fn:
+                raise ConfigurationError(f"a task named {task_name!r} is already registered")
+            if executor not in ("default", "thread", "process"):
+                raise ConfigurationError("executor must be 'default', 'thread' or 'process'")
+            options = TaskOptions(
+                queue=queue or self.default_queue,
+                priority=priority,
+                max_retries=max_retries,
+                timeout=timeout,
+                result_ttl=self.result_ttl if result_ttl is None else result_ttl,
+            )
+            task: Task[P, R] = Task(
+                self, fn, name=task_name, options=options, retry=retry or DEFAULT_RETRY,
+                executor=executor,
+            )
+            self.tasks[task_name] = task
+            return task
+
+        return register(func) if func is not None else register
+
+    def get_task(self, name: str) -> Task[Any, Any]:
+        try:
+            return self.tasks[name]
+        except KeyError:
+            raise UnknownTaskError(
+                f"no task named {name!r} is registered in this app "
+                f"(known: {', '.join(sorted(self.tasks)) or 'none'})"
+            ) from None
+
+    def enqueue(
+        self, name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> TaskHandle[Any]:
+        """Enqueue a registered task by name (the CLI, or code that only knows the name)."""
+        task = self.get_task(name)
+        bound = task.options(**options)
+        return bound.enqueue_many([(tuple(args), dict(kwargs or {}))])[0]
+
+    # -- reading and operating -------------------------------------------------------------------
+
+    def get(self, task_id: str) -> TaskInfo | None:
+        rows = self.backend.execute(GetTasks([task_id]))
+        return task_info(rows[0]) if rows else None
+
+    def handle(self, task_id: str) -> TaskHandle[Any]:
+        return TaskHandle(self, task_id)
+
+    def list_tasks(
+        self, queue: str | None = None, state: TaskState | str | None = None,
+        limit: int = 100, offset: int = 0,
+    ) -> list[TaskInfo]:
+        state_name = None if state is None else str(_state(state))
+        rows = self.backend.execute(ListTasks(queue, state_name, limit, offset))
+        return [task_info(row) for row in rows]
+
+    def stats(self) -> Stats:
+        counts = self.backend.execute(QueueStatsRead())
+        workers = self.backend.execute(ListWorkers())
+        return build_stats(counts, workers, self.backend.execute(Now()))
+
+    def workers(self) -> list[WorkerInfo]:
+        return [worker_info(w) for w in self.backend.execute(ListWorkers())]
+
+    def dead(self, queue: str | None = None, limit: int = 100) -> list[TaskInfo]:
+        """The dead-letter queue: tasks that ended DEAD, oldest first."""
+        return self.list_tasks(queue=queue, state=TaskState.DEAD, limit=limit)
+
+    def requeue(self, ids: str | Iterable[str]) -> list[str]:
+        """DEAD or CANCELLED tasks back to PENDING with attempts reset; returns those moved."""
+        return self.backend.execute(Requeue([ids] if isinstance(ids, str) else list(ids)))
+
+    def purge(self, queue: str | None, state: TaskState | str = TaskState.DEAD) -> int:
+        """Delete every task of ``queue`` (all queues when None) in ``state``; returns the count.
+
+        RUNNING tasks cannot be purged: their worker still holds them.
+        """
+        target = _state(state)
+        if target == TaskState.RUNNING:
+            raise InvalidOptionError("RUNNING tasks cannot be purged; cancel or wait for them")
+        return self.backend.execute(Purge(queue, str(target)))
+
+    def cancel(self, task_id: str) -> bool:
+        """Cancel a task that has not started; False if it is running or finished."""
+        return bool(self.backend.execute(Cancel([task_id])))
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def worker(self, queues: Sequence[str] | None = None, **options: Any) -> Worker:
+        from conveyor.worker.worker import Worker
+
+        return Worker(self, queues=queues, **options)
+
+    def run_until_idle(
+        self, queues: Sequence[str] | None = None, *, wait_scheduled: bool = True,
+        timeout: float = 60.0, **options: Any,
+    ) -> None:
+        """Run a worker in this thread until no task is left to run (tests, scripts).
+
+        With ``wait_scheduled`` it also waits for delayed tasks and retries of these queues.
+        """
+        worker = self.worker(queues, burst=True, burst_wait_scheduled=wait_scheduled,
+                             **options)
+        worker.run(timeout=timeout)
+
+    def all_queues(self) -> list[str]:
+        """Every queue a registered task uses by default."""
+        return sorted({t.defaults.queue for t in self.tasks.values()})
+
+
+def _state(state: TaskState | str) -> TaskState:
+    try:
+        return TaskState(str(state).upper())
+    except ValueError:
+        raise InvalidOptionError(
+            f"unknown state {state!r}; one of {', '.join(s.value for s in TaskState)}"
+        ) from None

@@ -1,0 +1,362 @@
+"""The seam between policy and storage.
+
+A backend only moves state atomically; every decision (retry or not, how long to wait, which
+queue, how to encode) is made above it, once. Each transition is a small frozen value, so the same
+description runs through a backend's sync runner (a Django view, the CLI) and its async runner
+(the worker, a FastAPI handler) without a second copy of any backend:
+
+    backend.execute(Claim(...))          # sync
+    await backend.aexecute(Claim(...))   # async
+
+Transitions on tasks (each one atomic: one SQL transaction or one Lua call, on a whole batch):
+
+=================  ===========================================================================
+Enqueue            -> PENDING or SCHEDULED; an idempotency key already present returns that task
+Claim              due SCHEDULED/FAILED -> PENDING, then PENDING -> RUNNING with a fresh lease
+                   token and a deadline from the backend's clock; priority order, plus a share
+                   taken oldest-first so low priorities never starve
+Complete           RUNNING -> DONE, guarded by the lease token (a stale token is reported lost)
+Fail               RUNNING -> FAILED (retry at a time) or DEAD with a reason, guarded by the
+                   lease token (also how a malformed message found at claim reaches the DLQ)
+Extend             pushes the lease deadline of RUNNING tasks out, guarded by the lease token
+Release            RUNNING -> PENDING without counting the attempt (prefetched, never started)
+RecoverExpired     RUNNING past its deadline -> PENDING (attempt counted) or DEAD (worker_lost)
+Cancel             SCHEDULED/PENDING/FAILED -> CANCELLED
+Requeue            DEAD/CANCELLED/DONE -> PENDING, attempts reset
+Purge              deletes the tasks of a queue in a state
+Prune              deletes finished tasks whose retention ran out, and silent workers
+=================  ===========================================================================
+
+Worker registry: RegisterWorker (insert or refresh one worker's row), UnregisterWorker.
+Reads (never change state): GetTasks, ListTasks, QueueStatsRead, ListWorkers, NextDueAt, Now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+R = TypeVar("R", covariant=True)
+T = TypeVar("T")
+
+
+class Transition(Generic[R]):
+    """Base of every operation a backend executes; ``R`` is what it returns."""
+
+    __slots__ = ()
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows that cross the seam
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """A task ready to be written: encoded, validated, with its id chosen by the producer."""
+
+    id: str
+    name: str
+    queue: str
+    payload: bytes
+    priority: int
+    max_retries: int
+    delay_seconds: float = 0.0
+    """Seconds after the backend's ``now`` at which the task becomes due (0 = now)."""
+    eta: float | None = None
+    """Absolute due time, epoch seconds; wins over ``delay_seconds`` when set."""
+    idempotency_key: str | None = None
+    timeout_seconds: float | None = None
+    result_ttl_seconds: float = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueOutcome:
+    id: str
+    created: bool
+    """False when an existing task with the same idempotency key was returned instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedTask:
+    """A leased task as a worker receives it."""
+
+    id: str
+    name: str
+    queue: str
+    payload: bytes
+    priority: int
+    attempts: int
+    """Including this one: 1 on the first run."""
+    max_retries: int
+    worker_lost: int
+    lease_token: str
+    lease_expires_at: float
+    created_at: float
+    scheduled_at: float
+    idempotency_key: str | None
+    timeout_seconds: float | None
+    result_ttl_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    id: str
+    lease_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    id: str
+    lease_token: str
+    result: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    id: str
+    lease_token: str
+    error: str
+    retry_in_seconds: float | None
+    """None sends the task to the DLQ with ``dead_reason``."""
+    dead_reason: str | None = None
+    worker_lost: bool = False
+    """The attempt ended because the process running it died (counted in ``worker_lost``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRow:
+    """A task as stored; :mod:`conveyor.inspect` turns it into a public ``TaskInfo``."""
+
+    id: str
+    name: str
+    queue: str
+    payload: bytes
+    priority: int
+    state: str
+    attempts: int
+    max_retries: int
+    worker_lost: int
+    created_at: float
+    scheduled_at: float | None
+    started_at: float | None
+    completed_at: float | None
+    worker_id: str | None
+    error: str | None
+    result: bytes | None
+    idempotency_key: str | None
+    dead_reason: str | None
+    timeout_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRow:
+    id: str
+    host: str
+    pid: int
+    queues: tuple[str, ...]
+    concurrency: int
+    busy: int
+    started_at: float
+    last_seen: float
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCounts:
+    queue: str
+    counts: dict[str, int]
+    oldest_pending_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    requeued: int
+    dead: int
+
+
+# ---------------------------------------------------------------------------------------------
+# Transitions on tasks
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueue(Transition[list[EnqueueOutcome]]):
+    tasks: Sequence[NewTask]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim(Transition[list[ClaimedTask]]):
+    worker_id: str
+    queues: Sequence[str]
+    """Served in this order; the worker rotates it between claims so every queue gets a turn."""
+    limit: int
+    lease_seconds: float
+    oldest_first: int = 0
+    """How many of ``limit`` are taken oldest-ready-first instead of by priority."""
+
+
+@dataclass(frozen=True, slots=True)
+class Complete(Transition[list[str]]):
+    """Returns the ids whose lease was lost (nothing changed for them)."""
+
+    completions: Sequence[Completion]
+
+
+@dataclass(frozen=True, slots=True)
+class Fail(Transition[list[str]]):
+    """Returns the ids whose lease was lost."""
+
+    failures: Sequence[Failure]
+
+
+@dataclass(frozen=True, slots=True)
+class Extend(Transition[list[str]]):
+    """Returns the ids whose lease was lost."""
+
+    worker_id: str
+    leases: Sequence[Lease]
+    lease_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Release(Transition[list[str]]):
+    """Returns the ids whose lease was lost."""
+
+    leases: Sequence[Lease]
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverExpired(Transition[Recovered]):
+    max_worker_lost: int
+    limit: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel(Transition[list[str]]):
+    """Returns the ids that were cancelled (the others had started or finished)."""
+
+    ids: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Requeue(Transition[list[str]]):
+    """Returns the ids that went back to PENDING."""
+
+    ids: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Purge(Transition[int]):
+    queue: str | None
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prune(Transition[int]):
+    worker_silence_seconds: float = 300.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker registry
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterWorker(Transition[None]):
+    worker: WorkerRow
+
+
+@dataclass(frozen=True, slots=True)
+class UnregisterWorker(Transition[None]):
+    worker_id: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GetTasks(Transition[list[TaskRow]]):
+    ids: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ListTasks(Transition[list[TaskRow]]):
+    queue: str | None = None
+    state: str | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStatsRead(Transition[list[QueueCounts]]):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ListWorkers(Transition[list[WorkerRow]]):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class NextDueAt(Transition[float | None]):
+    """Epoch seconds of the earliest SCHEDULED/FAILED task in these queues, or None."""
+
+    queues: Sequence[str] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Now(Transition[float]):
+    """The backend's clock, epoch seconds."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The backend protocol
+# ---------------------------------------------------------------------------------------------
+
+
+class Backend(Protocol):
+    """A storage engine. Every method is safe to call from many threads and after ``fork()``."""
+
+    url: str
+
+    def execute(self, op: Transition[T]) -> T:
+        """Run one transition atomically and return its reply."""
+        ...
+
+    async def aexecute(self, op: Transition[T]) -> T:
+        """The same, from async code."""
+        ...
+
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        """Return when work may have arrived in ``queues`` or after ``timeout`` seconds.
+
+        A hint, not a promise: callers claim afterwards and may find nothing.
+        """
+        ...
+
+    def wait_for_change(self, timeout: float) -> None:
+        """Block until anything may have changed, or ``timeout`` seconds (sync callers)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def transition_names() -> list[str]:
+    """Names of every transition, in snake_case: a backend keeps one query file per name."""
+    import re
+
+    names = []
+    for cls in _all_transitions():
+        names.append(re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower())
+    return names
+
+
+def _all_transitions() -> list[type[Transition[Any]]]:
+    return [
+        cls
+        for cls in globals().values()
+        if isinstance(cls, type) and issubclass(cls, Transition) and cls is not Transition
+    ]

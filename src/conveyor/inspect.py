@@ -1,0 +1,67 @@
+"""Turning stored rows into the public read models (``TaskInfo``, ``Stats``)."""
+
+from __future__ import annotations
+
+from conveyor.backends.base import QueueCounts, TaskRow, WorkerRow
+from conveyor.model import QueueStats, Stats, TaskInfo, TaskState, WorkerInfo, to_datetime
+from conveyor.serialization import PayloadDecodeError, decode_payload, decode_result
+
+
+def task_info(row: TaskRow) -> TaskInfo:
+    payload_error = None
+    try:
+        args, kwargs = decode_payload(row.payload)
+    except PayloadDecodeError as exc:
+        args, kwargs, payload_error = (), {}, str(exc)
+    try:
+        state = TaskState(row.state)
+    except ValueError:
+        state = TaskState.DEAD
+        payload_error = payload_error or f"unknown state {row.state!r}"
+    created = to_datetime(row.created_at)
+    assert created is not None
+    return TaskInfo(
+        id=row.id,
+        name=row.name,
+        queue=row.queue,
+        args=tuple(args),
+        kwargs=dict(kwargs),
+        priority=row.priority,
+        state=state,
+        attempts=row.attempts,
+        max_retries=row.max_retries,
+        created_at=created,
+        scheduled_at=to_datetime(row.scheduled_at),
+        started_at=to_datetime(row.started_at),
+        completed_at=to_datetime(row.completed_at),
+        worker_id=row.worker_id,
+        error=row.error,
+        result=decode_result(row.result),
+        idempotency_key=row.idempotency_key,
+        dead_reason=row.dead_reason,
+        worker_lost=row.worker_lost,
+        timeout=row.timeout_seconds,
+        payload_error=payload_error,
+    )
+
+
+def worker_info(row: WorkerRow) -> WorkerInfo:
+    started, seen = to_datetime(row.started_at), to_datetime(row.last_seen)
+    assert started is not None and seen is not None
+    return WorkerInfo(
+        id=row.id, host=row.host, pid=row.pid, queues=row.queues,
+        concurrency=row.concurrency, busy=row.busy, started_at=started, last_seen=seen,
+    )
+
+
+def stats(counts: list[QueueCounts], workers: list[WorkerRow], now: float) -> Stats:
+    queues = {
+        c.queue: QueueStats(
+            queue=c.queue,
+            counts=dict(c.counts),
+            oldest_pending_age=None if c.oldest_pending_at is None
+            else max(0.0, now - c.oldest_pending_at),
+        )
+        for c in counts
+    }
+    return Stats(queues=queues, workers=[worker_info(w) for w in workers])

@@ -1,0 +1,145 @@
+"""The task record and its states, shared by every backend and every reader."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+
+
+class TaskState(StrEnum):
+    """Where a task is in its life. Values are the names, so ``info.state == "DONE"`` holds.
+
+    Each state says who moves a task into it and who moves it out.
+    """
+
+    SCHEDULED = "SCHEDULED"
+    """Waiting for its ``eta`` (a delayed task). In: enqueue with delay/eta. Out: claim, once due
+    (promoted to PENDING inside the claim), or cancel."""
+
+    PENDING = "PENDING"
+    """Ready to run. In: enqueue, a due SCHEDULED/FAILED task, lease recovery, release, requeue.
+    Out: claim (-> RUNNING) or cancel."""
+
+    RUNNING = "RUNNING"
+    """Leased to one worker until its lease deadline. In: claim. Out: complete, fail, release
+    (graceful shutdown) or lease recovery when the deadline passes without a heartbeat."""
+
+    DONE = "DONE"
+    """Finished; the result is kept until ``result_ttl`` runs out, then the pruner deletes it."""
+
+    FAILED = "FAILED"
+    """An attempt raised and a retry is scheduled (``scheduled_at`` is the retry time).
+    Out: claim once due, or cancel."""
+
+    DEAD = "DEAD"
+    """In the dead-letter queue: retries exhausted, a non-retryable error, a malformed message,
+    or a worker lost too often. Out: requeue (attempts reset) or purge. Never pruned by age."""
+
+    CANCELLED = "CANCELLED"
+    """Cancelled before it ran. Pruned like DONE."""
+
+    @property
+    def finished(self) -> bool:
+        return self in FINISHED_STATES
+
+
+FINISHED_STATES = frozenset({TaskState.DONE, TaskState.DEAD, TaskState.CANCELLED})
+WAITING_STATES = frozenset({TaskState.SCHEDULED, TaskState.PENDING, TaskState.FAILED})
+
+
+class DeadReason(StrEnum):
+    """Why a task entered the dead-letter queue."""
+
+    MAX_RETRIES = "max_retries"
+    NOT_RETRYABLE = "not_retryable"
+    WORKER_LOST = "worker_lost"
+    DECODE_ERROR = "decode_error"
+    UNKNOWN_TASK = "unknown_task"
+
+
+def to_datetime(epoch_seconds: float | None) -> datetime | None:
+    """Backends store times as float seconds since the epoch; readers see aware UTC datetimes."""
+    if epoch_seconds is None:
+        return None
+    return datetime.fromtimestamp(epoch_seconds, tz=UTC)
+
+
+class TaskInfo(msgspec.Struct, kw_only=True):
+    """A snapshot of one task, as read from the backend."""
+
+    id: str
+    name: str
+    queue: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    priority: int
+    state: TaskState
+    attempts: int
+    max_retries: int
+    created_at: datetime
+    scheduled_at: datetime | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    worker_id: str | None
+    error: str | None
+    result: Any
+    idempotency_key: str | None
+    dead_reason: str | None = None
+    worker_lost: int = 0
+    timeout: float | None = None
+    payload_error: str | None = None
+    """Set when the stored payload could not be decoded (args/kwargs are then empty)."""
+
+
+class WorkerInfo(msgspec.Struct, kw_only=True):
+    """One live (or recently live) worker process, from the worker registry."""
+
+    id: str
+    host: str
+    pid: int
+    queues: tuple[str, ...]
+    concurrency: int
+    busy: int
+    started_at: datetime
+    last_seen: datetime
+
+    @property
+    def utilization(self) -> float:
+        return self.busy / self.concurrency if self.concurrency else 0.0
+
+
+class QueueStats(msgspec.Struct, kw_only=True):
+    """Depth of one queue per state, and the age of its oldest ready task."""
+
+    queue: str
+    counts: dict[str, int]
+    oldest_pending_age: float | None = None
+
+    def count(self, state: TaskState | str) -> int:
+        return self.counts.get(str(state), 0)
+
+
+class Stats(msgspec.Struct, kw_only=True):
+    """The cluster-wide picture: every queue's depth and every registered worker."""
+
+    queues: dict[str, QueueStats]
+    workers: list[WorkerInfo]
+
+    @property
+    def busy_slots(self) -> int:
+        return sum(w.busy for w in self.workers)
+
+    @property
+    def total_slots(self) -> int:
+        return sum(w.concurrency for w in self.workers)
+
+    @property
+    def utilization(self) -> float:
+        total = self.total_slots
+        return self.busy_slots / total if total else 0.0
+
+    def total(self, state: TaskState | str) -> int:
+        return sum(q.count(state) for q in self.queues.values())

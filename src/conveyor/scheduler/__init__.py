@@ -1,0 +1,1 @@
+"""Background loops that keep the queue healthy, each one file with the same shape."""

@@ -1,0 +1,318 @@
+"""Tasks as users declare them, and the handles enqueueing returns.
+
+Validation and encoding happen here, before anything reaches a backend, so a refused enqueue
+writes nothing and says exactly why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar
+
+from conveyor.backends.base import Enqueue, GetTasks, NewTask
+from conveyor.errors import InvalidOptionError, ResultTimeout, TaskFailed
+from conveyor.ids import new_task_id
+from conveyor.inspect import task_info
+from conveyor.model import TaskInfo, TaskState
+from conveyor.retry import DEFAULT_RETRY, Retry
+from conveyor.serialization import encode_payload
+
+if TYPE_CHECKING:
+    from conveyor.app import Conveyor
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Executor = Literal["default", "thread", "process"]
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOptions:
+    """Everything about one enqueue besides its arguments."""
+
+    queue: str
+    priority: int = 5
+    max_retries: int = 3
+    timeout: float | None = None
+    delay: float | None = None
+    eta: datetime | None = None
+    idempotency_key: str | None = None
+    result_ttl: float = 86400.0
+
+    def validated(self, name: str) -> TaskOptions:
+        if not isinstance(self.queue, str) or not self.queue or len(self.queue) > 200:
+            raise InvalidOptionError(f"task {name!r}: queue must be a non-empty name")
+        if isinstance(self.priority, bool) or not isinstance(self.priority, int) or not (
+            0 <= self.priority <= 9
+        ):
+            raise InvalidOptionError(
+                f"task {name!r}: priority must be an integer 0-9, got {self.priority!r}"
+            )
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or (
+            self.max_retries < 0
+        ):
+            raise InvalidOptionError(f"task {name!r}: max_retries must be an integer >= 0")
+        for label, value in (("delay", self.delay), ("timeout", self.timeout),
+                             ("result_ttl", self.result_ttl)):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
+                value
+            ) or value < 0:
+                raise InvalidOptionError(
+                    f"task {name!r}: {label} must be a finite number of seconds >= 0, "
+                    f"got {value!r}"
+                )
+        if self.timeout is not None and self.timeout == 0:
+            raise InvalidOptionError(f"task {name!r}: timeout must be > 0")
+        if self.eta is not None and not isinstance(self.eta, datetime):
+            raise InvalidOptionError(f"task {name!r}: eta must be a datetime, got {self.eta!r}")
+        if self.delay is not None and self.eta is not None:
+            raise InvalidOptionError(f"task {name!r}: give delay or eta, not both")
+        key = self.idempotency_key
+        if key is not None and (
+            not isinstance(key, str) or not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH
+        ):
+            raise InvalidOptionError(
+                f"task {name!r}: idempotency_key must be a non-empty string of at most "
+                f"{MAX_IDEMPOTENCY_KEY_LENGTH} characters"
+            )
+        return self
+
+    def eta_epoch(self) -> float | None:
+        if self.eta is None:
+            return None
+        eta = self.eta if self.eta.tzinfo is not None else self.eta.replace(tzinfo=UTC)
+        return eta.timestamp()
+
+
+class Task(Generic[P, R]):
+    """A function registered with an app. Calling it runs it here; ``enqueue`` sends it."""
+
+    def __init__(
+        self,
+        app: Conveyor,
+        func: Callable[P, R],
+        *,
+        name: str,
+        options: TaskOptions,
+        retry: Retry = DEFAULT_RETRY,
+        executor: Executor = "default",
+    ) -> None:
+        self.app = app
+        self.func = func
+        self.name = name
+        self.defaults = options.validated(name)
+        self.retry = retry
+        self.executor = executor
+        self.is_async = inspect.iscoroutinefunction(func)
+        self.__doc__ = func.__doc__
+        self.__wrapped__ = func
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name} queue={self.defaults.queue}>"
+
+    def options(
+        self,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        delay: float | None = None,
+        eta: datetime | None = None,
+        idempotency_key: str | None = None,
+        max_retries: int | None = None,
+        timeout: float | None = None,
+        result_ttl: float | None = None,
+    ) -> BoundTask[P, R]:
+        """The same task with some enqueue options changed for the calls made through it."""
+        changes: dict[str, Any] = {
+            key: value
+            for key, value in (
+                ("queue", queue), ("priority", priority), ("delay", delay), ("eta", eta),
+                ("idempotency_key", idempotency_key), ("max_retries", max_retries),
+                ("timeout", timeout), ("result_ttl", result_ttl),
+            )
+            if value is not None
+        }
+        return BoundTask(self, replace(self.defaults, **changes).validated(self.name))
+
+    def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle[R]:
+        return BoundTask(self, self.defaults).enqueue(*args, **kwargs)
+
+    async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle[R]:
+        return await BoundTask(self, self.defaults).aenqueue(*args, **kwargs)
+
+    def enqueue_many(
+        self, calls: Iterable[tuple[Sequence[Any], dict[str, Any]]]
+    ) -> list[TaskHandle[R]]:
+        return BoundTask(self, self.defaults).enqueue_many(calls)
+
+    async def aenqueue_many(
+        self, calls: Iterable[tuple[Sequence[Any], dict[str, Any]]]
+    ) -> list[TaskHandle[R]]:
+        return await BoundTask(self, self.defaults).aenqueue_many(calls)
+
+
+@dataclass(frozen=True, slots=True)
+class BoundTask(Generic[P, R]):
+    """A task with its enqueue options fixed: what ``Task.options(...)`` returns."""
+
+    task: Task[P, R]
+    opts: TaskOptions
+
+    def new_task(self, args: Sequence[Any], kwargs: dict[str, Any]) -> NewTask:
+        if not isinstance(args, list | tuple):
+            raise InvalidOptionError(f"task {self.task.name!r}: args must be a list or tuple")
+        if not isinstance(kwargs, dict):
+            raise InvalidOptionError(f"task {self.task.name!r}: kwargs must be a dict")
+        opts = self.opts
+        payload = encode_payload(
+            self.task.name, tuple(args), kwargs, self.task.app.max_payload_bytes
+        )
+        return NewTask(
+            id=new_task_id(),
+            name=self.task.name,
+            queue=opts.queue,
+            payload=payload,
+            priority=opts.priority,
+            max_retries=opts.max_retries,
+            delay_seconds=opts.delay or 0.0,
+            eta=opts.eta_epoch(),
+            idempotency_key=opts.idempotency_key,
+            timeout_seconds=opts.timeout,
+            result_ttl_seconds=opts.result_ttl,
+        )
+
+    def _prepare(self, calls: Iterable[tuple[Sequence[Any], dict[str, Any]]]) -> list[NewTask]:
+        tasks = []
+        for index, call in enumerate(calls):
+            if not isinstance(call, tuple | list) or len(call) != 2:
+                raise InvalidOptionError(
+                    f"task {self.task.name!r}: enqueue_many item {index} must be an "
+                    f"(args, kwargs) pair"
+                )
+            tasks.append(self.new_task(call[0], call[1]))
+        keys = [t.idempotency_key for t in tasks if t.idempotency_key is not None]
+        if len(keys) > 1:
+            raise InvalidOptionError(
+                "one idempotency key cannot cover several tasks of one enqueue_many call"
+            )
+        return tasks
+
+    def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle[R]:
+        return self.enqueue_many([(args, dict(kwargs))])[0]
+
+    async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle[R]:
+        return (await self.aenqueue_many([(args, dict(kwargs))]))[0]
+
+    def enqueue_many(
+        self, calls: Iterable[tuple[Sequence[Any], dict[str, Any]]]
+    ) -> list[TaskHandle[R]]:
+        tasks = self._prepare(calls)
+        if not tasks:
+            return []
+        outcomes = self.task.app.backend.execute(Enqueue(tasks))
+        return [TaskHandle(self.task.app, o.id, created=o.created) for o in outcomes]
+
+    async def aenqueue_many(
+        self, calls: Iterable[tuple[Sequence[Any], dict[str, Any]]]
+    ) -> list[TaskHandle[R]]:
+        tasks = self._prepare(calls)
+        if not tasks:
+            return []
+        outcomes = await self.task.app.backend.aexecute(Enqueue(tasks))
+        return [TaskHandle(self.task.app, o.id, created=o.created) for o in outcomes]
+
+
+class TaskHandle(Generic[R]):
+    """A reference to an enqueued task: read its state, wait for its result."""
+
+    __slots__ = ("app", "created", "id")
+
+    def __init__(self, app: Conveyor, task_id: str, *, created: bool = True) -> None:
+        self.app = app
+        self.id = task_id
+        self.created = created
+        """False when an idempotency key matched an existing task, which this handle names."""
+
+    def __repr__(self) -> str:
+        return f"<TaskHandle {self.id}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TaskHandle) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def info(self) -> TaskInfo:
+        rows = self.app.backend.execute(GetTasks([self.id]))
+        if not rows:
+            raise LookupError(f"task {self.id} no longer exists (pruned or purged)")
+        return task_info(rows[0])
+
+    async def ainfo(self) -> TaskInfo:
+        rows = await self.app.backend.aexecute(GetTasks([self.id]))
+        if not rows:
+            raise LookupError(f"task {self.id} no longer exists (pruned or purged)")
+        return task_info(rows[0])
+
+    @property
+    def state(self) -> TaskState:
+        return self.info().state
+
+    def result(self, timeout: float | None = None) -> R:
+        """Wait until the task finishes and return its result.
+
+        Raises :class:`TaskFailed` if it ends DEAD or CANCELLED, :class:`ResultTimeout` if
+        ``timeout`` seconds pass first (``None`` waits for ever).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            info = self.info()
+            if info.state.finished:
+                return _outcome(info)  # type: ignore[no-any-return]
+            left = 1.0 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise ResultTimeout(f"task {self.id} is still {info.state} after {timeout}s")
+            self.app.backend.wait_for_change(min(left, 1.0))
+
+    async def aresult(self, timeout: float | None = None) -> R:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            info = await self.ainfo()
+            if info.state.finished:
+                return _outcome(info)  # type: ignore[no-any-return]
+            left = 1.0 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise ResultTimeout(f"task {self.id} is still {info.state} after {timeout}s")
+            await asyncio.sleep(min(left, delay))
+            delay = min(delay * 2, 0.25)
+
+
+def _outcome(info: TaskInfo) -> Any:
+    if info.state == TaskState.DONE:
+        return info.result
+    raise TaskFailed(
+        f"task {info.id} ({info.name}) ended {info.state}"
+        + (f" [{info.dead_reason}]" if info.dead_reason else "")
+        + (f": {_last_line(info.error)}" if info.error else ""),
+        state=str(info.state),
+        error=info.error,
+    )
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else text
+
+

@@ -1,0 +1,68 @@
+"""What running one claimed task produced, and the policy that turns it into a transition."""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+
+from conveyor.backends.base import ClaimedTask, Completion, Failure
+from conveyor.model import DeadReason
+from conveyor.retry import Retry
+
+MAX_ERROR_CHARS = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    ok: bool
+    result: bytes | None = None
+    error: str | None = None
+    retryable: bool = True
+    dead_reason: DeadReason | None = None
+    """Set when the task must go to the DLQ whatever its retry budget (malformed, unknown)."""
+    worker_lost: bool = False
+
+
+def succeeded(result: bytes | None) -> Outcome:
+    return Outcome(ok=True, result=result)
+
+
+def raised(error: BaseException, retry: Retry) -> Outcome:
+    return Outcome(ok=False, error=format_error(error), retryable=retry.retries(error))
+
+
+def rejected(reason: DeadReason, message: str) -> Outcome:
+    return Outcome(ok=False, error=message, retryable=False, dead_reason=reason)
+
+
+def format_error(error: BaseException) -> str:
+    """The traceback as text, cut to a bounded size (a huge exception must not bloat a row)."""
+    try:
+        text = "".join(traceback.format_exception(error))
+    except Exception:  # an exception whose __str__ itself raises
+        text = f"{type(error).__qualname__}: <unprintable exception>"
+    if len(text) > MAX_ERROR_CHARS:
+        text = text[: MAX_ERROR_CHARS // 2] + "\n... (cut) ...\n" + text[-MAX_ERROR_CHARS // 2 :]
+    return text
+
+
+def transition(
+    claimed: ClaimedTask, outcome: Outcome, retry: Retry, max_worker_lost: int
+) -> Completion | Failure:
+    """Decide DONE, a retry after a backoff, or the DLQ with a reason."""
+    if outcome.ok:
+        return Completion(claimed.id, claimed.lease_token, outcome.result)
+    error = outcome.error or "unknown error"
+    reason = outcome.dead_reason
+    if reason is None and outcome.worker_lost and claimed.worker_lost + 1 >= max_worker_lost:
+        reason = DeadReason.WORKER_LOST
+    if reason is None and not outcome.retryable:
+        reason = DeadReason.NOT_RETRYABLE
+    if reason is None and claimed.attempts > claimed.max_retries:
+        reason = DeadReason.MAX_RETRIES
+    if reason is not None:
+        return Failure(claimed.id, claimed.lease_token, error, None, str(reason),
+                       worker_lost=outcome.worker_lost)
+    delay = retry.delay(claimed.attempts)
+    return Failure(claimed.id, claimed.lease_token, error, delay, None,
+                   worker_lost=outcome.worker_lost)

@@ -1,0 +1,343 @@
+"""One worker process: an asyncio core that claims tasks in batches, runs them, acknowledges them
+in batches, heartbeats their leases, and shuts down gracefully.
+
+Lifecycle::
+
+    run() -> register -> [claim -> execute -> acknowledge]* -> stop requested (SIGTERM, stop())
+          -> stop claiming -> release the prefetched, unstarted tasks (no attempt counted)
+          -> wait up to ``grace`` seconds for running tasks -> fail the rest for a retry
+          -> flush acknowledgements -> unregister -> exit code 0 (clean) or 1 (forced)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import faulthandler
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from conveyor.backends.base import (
+    Claim,
+    ClaimedTask,
+    Failure,
+    Lease,
+    NextDueAt,
+    Now,
+    Release,
+    UnregisterWorker,
+)
+from conveyor.errors import ConfigurationError
+from conveyor.retry import NO_RETRY
+from conveyor.scheduler.pruner import Pruner
+from conveyor.scheduler.rescuer import Rescuer
+from conveyor.worker.executor import Executor
+from conveyor.worker.finisher import Finisher
+from conveyor.worker.heartbeat import Heartbeat
+from conveyor.worker.outcome import transition
+
+if TYPE_CHECKING:
+    from conveyor.app import Conveyor
+
+log = logging.getLogger("conveyor.worker")
+
+
+class Worker:
+    """Runs the tasks of ``app`` from ``queues``.
+
+    ``concurrency`` slots run tasks at once; up to ``prefetch`` more are claimed ahead so the next
+    batch is ready when slots free up (set it to 0 for long tasks, so idle workers elsewhere get
+    them). ``burst`` exits once no task is due; with ``burst_wait_scheduled`` it also waits for
+    delayed tasks and retries of its queues.
+    """
+
+    def __init__(
+        self,
+        app: Conveyor,
+        queues: Sequence[str] | None = None,
+        *,
+        concurrency: int = 10,
+        prefetch: int | None = None,
+        pool: str = "thread",
+        burst: bool = False,
+        burst_wait_scheduled: bool = False,
+        grace: float = 25.0,
+        heartbeat_interval: float | None = None,
+        recovery_interval: float | None = None,
+        idle_timeout: float = 5.0,
+        worker_id: str | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ConfigurationError("concurrency must be >= 1")
+        if pool not in ("thread", "process"):
+            raise ConfigurationError("pool must be 'thread' or 'process'")
+        self.app = app
+        self.queues = tuple(queues or app.all_queues() or [app.default_queue])
+        self.concurrency = concurrency
+        self.prefetch = concurrency if prefetch is None else max(0, prefetch)
+        self.burst = burst
+        self.burst_wait_scheduled = burst_wait_scheduled
+        self.grace = grace
+        self.idle_timeout = idle_timeout
+        self.lease = app.lease
+        self.heartbeat_interval = heartbeat_interval or max(0.05, app.lease / 3)
+        self.recovery_interval = recovery_interval or max(0.1, min(app.lease / 2, 10.0))
+        self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.started = threading.Event()
+        self.stopped = threading.Event()
+        self.exit_code: int | None = None
+        self.processed = 0
+        self._pool = pool
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._cold = False
+        self._buffer: deque[ClaimedTask] = deque()
+        self._running: dict[str, tuple[ClaimedTask, asyncio.Task[None]]] = {}
+        self._unsettled = 0
+        self._lost: set[str] = set()
+        self._abandoned: set[str] = set()
+        self._share_credit = 0.0
+        self._rotation = 0
+        self._slot_event: asyncio.Event | None = None
+
+    # -- control ---------------------------------------------------------------------------------
+
+    def run(self, timeout: float | None = None) -> int:
+        """Run in this thread until stopped (or, in burst mode, until no task is due)."""
+        return asyncio.run(self._main(timeout))
+
+    async def _main(self, timeout: float | None) -> int:
+        if timeout is None:
+            return await self.arun()
+        try:
+            return await asyncio.wait_for(self.arun(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"worker did not finish within {timeout}s") from None
+
+    def stop(self, cold: bool = False) -> None:
+        """Ask the worker to stop, from any thread. ``cold`` skips the grace period."""
+        self._cold = self._cold or cold
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None:
+            loop.call_soon_threadsafe(stop.set)
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM / first SIGINT: warm stop; second: cold stop; SIGUSR1: dump stacks."""
+        loop = asyncio.get_running_loop()
+
+        def on_signal(signum: int) -> None:
+            if self._stop is not None and self._stop.is_set():
+                log.warning("second signal: cold stop")
+                self.stop(cold=True)
+            else:
+                log.info("%s: warm stop (finishing running tasks, grace %.0fs)",
+                         signal.Signals(signum).name, self.grace)
+                self.stop()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, on_signal, signum)
+        with contextlib.suppress(AttributeError, ValueError):
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+    # -- main loop -------------------------------------------------------------------------------
+
+    async def arun(self) -> int:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        backend = self.app.backend
+        started_at = await backend.aexecute(Now())
+        self._executor = Executor(self.app.tasks, self.id, self.concurrency, self._pool,
+                                  self.app.max_payload_bytes)
+        self._finisher = Finisher(backend, self._settled)
+        self._heartbeat = Heartbeat(
+            backend, self.id, self.queues, self.concurrency, self.lease, started_at,
+            self._leases, lambda: len(self._running), self._on_lost, self.heartbeat_interval,
+        )
+        self.rescuer = Rescuer(backend, self.app.max_worker_lost, self.recovery_interval)
+        self.pruner = Pruner(backend)
+        await backend.aexecute(self._heartbeat.registration())
+        loops_stop = asyncio.Event()
+        loops = [
+            asyncio.create_task(self._finisher.run(loops_stop)),
+            asyncio.create_task(self._heartbeat.run(loops_stop)),
+            asyncio.create_task(self.rescuer.run(loops_stop)),
+            asyncio.create_task(self.pruner.run(loops_stop)),
+        ]
+        log.info("worker %s started: queues=%s concurrency=%d pool=%s", self.id,
+                 ",".join(self.queues), self.concurrency, self._pool)
+        self.started.set()
+        clean = True
+        try:
+            await self._fetch_loop()
+        finally:
+            clean = await self._shutdown()
+            loops_stop.set()
+            self._finisher._wake.set()
+            await asyncio.gather(*loops, return_exceptions=True)
+            await self._finisher.flush()
+            with contextlib.suppress(Exception):
+                await backend.aexecute(UnregisterWorker(self.id))
+            self._executor.close()
+            self.exit_code = 0 if clean else 1
+            self.stopped.set()
+            log.info("worker %s stopped (%d processed)", self.id, self.processed)
+        return self.exit_code
+
+    async def _fetch_loop(self) -> None:
+        assert self._stop is not None
+        stop_waiter = asyncio.create_task(self._stop.wait())
+        try:
+            while not self._stop.is_set():
+                claimed_any = await self._fill()
+                self._start_from_buffer()
+                if claimed_any:
+                    continue
+                if self._running or self._buffer:
+                    await self._wait_for_slot(stop_waiter)
+                    continue
+                if self.burst and await self._burst_done():
+                    return
+                await self._idle(stop_waiter)
+        finally:
+            stop_waiter.cancel()
+
+    async def _fill(self) -> bool:
+        """Claim when enough capacity is free to make a batch worth a round trip."""
+        room = self.concurrency + self.prefetch - len(self._running) - len(self._buffer)
+        if room <= 0 or (self._buffer and room < (self.concurrency + self.prefetch) // 2):
+            return False
+        self._share_credit += room * self.app.starvation_share
+        oldest = int(self._share_credit)
+        self._share_credit -= oldest
+        queues = self.queues[self._rotation:] + self.queues[:self._rotation]
+        self._rotation = (self._rotation + 1) % len(self.queues)
+        try:
+            claimed = await self.app.backend.aexecute(
+                Claim(self.id, queues, room, self.lease, oldest_first=oldest)
+            )
+        except Exception as exc:
+            log.warning("claim failed, retrying in 1s: %s", exc)
+            await asyncio.sleep(1.0)
+            return False
+        self._buffer.extend(claimed)
+        return bool(claimed)
+
+    def _start_from_buffer(self) -> None:
+        while self._buffer and len(self._running) < self.concurrency:
+            claimed = self._buffer.popleft()
+            if claimed.id in self._lost:
+                self._lost.discard(claimed.id)
+                continue
+            self._unsettled += 1
+            task = asyncio.create_task(self._execute(claimed))
+            self._running[claimed.id] = (claimed, task)
+
+    async def _execute(self, claimed: ClaimedTask) -> None:
+        try:
+            outcome = await self._executor.run(claimed)
+        finally:
+            self._running.pop(claimed.id, None)
+            self._slot_freed()
+        if claimed.id in self._abandoned:
+            return
+        self._lost.discard(claimed.id)
+        task = self.app.tasks.get(claimed.name)
+        retry = task.retry if task is not None else NO_RETRY
+        self._finisher.add(transition(claimed, outcome, retry, self.app.max_worker_lost))
+        self.processed += 1
+
+    def _slot_freed(self) -> None:
+        if self._slot_event is not None:
+            self._slot_event.set()
+
+    async def _wait_for_slot(self, stop_waiter: asyncio.Task[Any]) -> None:
+        self._slot_event = asyncio.Event()
+        slot = asyncio.create_task(self._slot_event.wait())
+        await asyncio.wait({slot, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
+        slot.cancel()
+
+    async def _idle(self, stop_waiter: asyncio.Task[Any]) -> None:
+        """Sleep until work may have arrived or the next delayed task falls due."""
+        backend = self.app.backend
+        timeout = self.idle_timeout
+        try:
+            due = await backend.aexecute(NextDueAt(self.queues))
+            if due is not None:
+                now = await backend.aexecute(Now())
+                timeout = max(0.0, min(timeout, due - now))
+        except Exception as exc:
+            log.warning("reading the next due time failed: %s", exc)
+        if timeout <= 0:
+            return
+        wake = asyncio.create_task(backend.wait_for_work(self.queues, timeout))
+        await asyncio.wait({wake, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
+        wake.cancel()
+
+    async def _burst_done(self) -> bool:
+        await self._finisher.flush()
+        if self._unsettled:
+            return False
+        if not self.burst_wait_scheduled:
+            return True
+        return await self.app.backend.aexecute(NextDueAt(self.queues)) is None
+
+    def _settled(self, count: int) -> None:
+        self._unsettled -= count
+
+    # -- leases ----------------------------------------------------------------------------------
+
+    def _leases(self) -> list[Lease]:
+        held = [claimed for claimed, _ in self._running.values()]
+        held.extend(self._buffer)
+        return [Lease(c.id, c.lease_token) for c in held if c.id not in self._lost]
+
+    def _on_lost(self, ids: list[str]) -> None:
+        self._lost.update(ids)
+        lost = set(ids)
+        self._buffer = deque(c for c in self._buffer if c.id not in lost)
+
+    # -- shutdown --------------------------------------------------------------------------------
+
+    async def _shutdown(self) -> bool:
+        backend = self.app.backend
+        if self._buffer:
+            unstarted = [Lease(c.id, c.lease_token) for c in self._buffer]
+            self._buffer.clear()
+            try:
+                await backend.aexecute(Release(unstarted))
+                log.info("released %d prefetched task(s) back to the queue", len(unstarted))
+            except Exception as exc:
+                log.warning("releasing prefetched tasks failed (their leases will expire): %s",
+                            exc)
+        running = [task for _, task in self._running.values()]
+        if running and not self._cold:
+            _, late = await asyncio.wait(running, timeout=self.grace)
+        else:
+            late = set(running)
+        if not late:
+            return True
+        leftovers = [claimed for claimed, task in self._running.values() if task in late]
+        log.warning("grace period over: %d task(s) still running are failed for a retry",
+                    len(leftovers))
+        for claimed in leftovers:
+            self._abandoned.add(claimed.id)
+            self._finisher.add(Failure(
+                claimed.id, claimed.lease_token,
+                "WorkerShutdown: the worker stopped before the task finished",
+                retry_in_seconds=0.0,
+            ) if claimed.attempts <= claimed.max_retries else Failure(
+                claimed.id, claimed.lease_token,
+                "WorkerShutdown: the worker stopped before the task finished",
+                retry_in_seconds=None, dead_reason="max_retries",
+            ))
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        return False
