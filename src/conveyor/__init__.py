@@ -16,6 +16,7 @@ from conveyor.errors import (
     ResultTimeout,
     SerializationError,
     TaskFailed,
+    TaskTimeout,
     UnknownTaskError,
 )
 from conveyor.model import DeadReason, QueueStats, Stats, TaskInfo, TaskState, WorkerInfo
@@ -47,6 +48,7 @@ __all__ = [
     "TaskHandle",
     "TaskInfo",
     "TaskState",
+    "TaskTimeout",
     "UnknownTaskError",
     "Worker",
     "WorkerInfo",

@@ -8,6 +8,7 @@
     │   ├── PayloadTooLarge     the encoded payload exceeds ``max_payload_bytes``
     │   └── InvalidOptionError  priority outside 0-9, negative delay, bad eta, ...
     ├── LeaseLost               a worker acted on a task whose lease it no longer holds
+    ├── TaskTimeout             a task ran past its timeout (always retried, budget permitting)
     ├── TaskFailed              ``TaskHandle.result()`` on a task that ended DEAD or CANCELLED
     ├── ResultTimeout           ``TaskHandle.result(timeout)`` gave up waiting
     └── BackendUnavailable      the backend could not be reached
@@ -49,6 +50,10 @@ class InvalidOptionError(EnqueueError):
 
 class LeaseLost(ConveyorError):
     """The lease token no longer matches: another worker owns the task now."""
+
+
+class TaskTimeout(ConveyorError, TimeoutError):
+    """A task ran longer than its ``timeout``; it is failed and retried like any error."""
 
 
 class TaskFailed(ConveyorError):

@@ -331,9 +331,12 @@ class Backend(Protocol):
         ...
 
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
-        """Return when work may have arrived in ``queues`` or after ``timeout`` seconds.
+        """Return when work may have arrived in ``queues`` since this process's last ``Claim``,
+        or after ``timeout`` seconds.
 
-        A hint, not a promise: callers claim afterwards and may find nothing.
+        Measured from the last claim, not from the call, so an enqueue that lands between a
+        claim that found nothing and this wait is not missed. A hint, not a promise: callers
+        claim afterwards and may find nothing.
         """
         ...
 

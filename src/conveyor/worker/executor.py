@@ -16,17 +16,13 @@ from typing import Any
 
 from conveyor.backends.base import ClaimedTask
 from conveyor.context import TaskContext, set_current_task
-from conveyor.errors import SerializationError
+from conveyor.errors import SerializationError, TaskTimeout
 from conveyor.model import DeadReason
 from conveyor.serialization import PayloadDecodeError, decode_payload, encode_result
 from conveyor.task import Task
 from conveyor.worker.outcome import Outcome, format_error, raised, rejected, succeeded
 from conveyor.worker.processes import ChildTimeout, ProcessPool
 from conveyor.worker.threads import ThreadRunner
-
-
-class TaskTimeout(TimeoutError):
-    """The task ran longer than its timeout."""
 
 
 class Executor:

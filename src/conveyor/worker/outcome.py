@@ -6,6 +6,7 @@ import traceback
 from dataclasses import dataclass
 
 from conveyor.backends.base import ClaimedTask, Completion, Failure
+from conveyor.errors import TaskTimeout
 from conveyor.model import DeadReason
 from conveyor.retry import Retry
 
@@ -28,7 +29,9 @@ def succeeded(result: bytes | None) -> Outcome:
 
 
 def raised(error: BaseException, retry: Retry) -> Outcome:
-    return Outcome(ok=False, error=format_error(error), retryable=retry.retries(error))
+    """A timeout always retries (DESIGN: "failed and retried"); others as ``retry.on`` says."""
+    retryable = isinstance(error, TaskTimeout) or retry.retries(error)
+    return Outcome(ok=False, error=format_error(error), retryable=retryable)
 
 
 def rejected(reason: DeadReason, message: str) -> Outcome:

@@ -78,6 +78,8 @@ class SQLiteBackend:
         self._connection: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._local_writes = 0
+        self._local_commits = 0
+        self._version_at_claim: tuple[int, int] | None = None
         self._handlers: dict[type[Any], Callable[[sqlite3.Connection, Any, float], Any]] = {
             base.Enqueue: self._enqueue,
             base.Claim: self._claim,
@@ -117,8 +119,12 @@ class SQLiteBackend:
             now = self.clock()
             if type(op) in self._readonly:
                 return cast(T, handler(conn, op, now))
+            if type(op) is base.Claim:
+                # A wake-up that lands between this claim and the next wait must not be lost.
+                self._version_at_claim = self._version(work_only=True)
             with self._transaction(conn):
                 result = handler(conn, op, now)
+            self._local_commits += 1
             if type(op) in self._wakes_workers:
                 self._local_writes += 1
             return cast(T, result)
@@ -129,18 +135,18 @@ class SQLiteBackend:
 
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        start = self._version()
+        start = self._version_at_claim or self._version(work_only=True)
         while time.monotonic() < deadline:
             await asyncio.sleep(min(POLL_INTERVAL_SECONDS, max(0.0, deadline - time.monotonic())))
-            if self._version() != start:
+            if self._version(work_only=True) != start:
                 return
 
     def wait_for_change(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        start = self._version()
+        start = self._version(work_only=False)
         while time.monotonic() < deadline:
-            time.sleep(min(POLL_INTERVAL_SECONDS * 5, max(0.0, deadline - time.monotonic())))
-            if self._version() != start:
+            time.sleep(min(POLL_INTERVAL_SECONDS, max(0.0, deadline - time.monotonic())))
+            if self._version(work_only=False) != start:
                 return
 
     def close(self) -> None:
@@ -154,10 +160,12 @@ class SQLiteBackend:
 
     # -- connection ------------------------------------------------------------------------------
 
-    def _version(self) -> tuple[int, int]:
+    def _version(self, work_only: bool) -> tuple[int, int]:
+        """Changes when another process commits, or this one commits (work: new work only)."""
         with self._lock:
             row = self._connect().execute("PRAGMA data_version").fetchone()
-            return (int(row[0]), self._local_writes)
+            local = self._local_writes if work_only else self._local_commits
+            return (int(row[0]), local)
 
     def _thread(self) -> ThreadPoolExecutor:
         with self._lock:
