@@ -11,6 +11,7 @@ from conveyor.backends import open_backend
 from conveyor.backends.base import (
     Backend,
     Cancel,
+    Enqueue,
     GetTasks,
     ListTasks,
     ListWorkers,
@@ -168,10 +169,14 @@ class Conveyor:
         self, name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
         **options: Any,
     ) -> TaskHandle[Any]:
-        """Enqueue a registered task by name (the CLI, or code that only knows the name)."""
+        """Enqueue a registered task by name (the CLI, or code that only knows the name).
+
+        It goes to *this* app's backend, even for a task first registered on another app.
+        """
         task = self.get_task(name)
-        bound = task.options(**options)
-        return bound.enqueue_many([(tuple(args), dict(kwargs or {}))])[0]
+        new_tasks = task.options(**options)._prepare([(tuple(args), dict(kwargs or {}))])
+        outcome = self.backend.execute(Enqueue(new_tasks))[0]
+        return TaskHandle(self, outcome.id, created=outcome.created)
 
     # -- reading and operating -------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ until its retry time), so the policy only has to answer "retry after how long, o
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 
@@ -37,8 +38,11 @@ class Retry(Struct, frozen=True, kw_only=True):
         jitter: bool = True,
         on: tuple[type[BaseException], ...] | type[BaseException] = (Exception,),
     ) -> Retry:
-        if base < 0 or factor < 1 or max_delay < 0:
-            raise ValueError("Retry.exponential needs base >= 0, factor >= 1, max_delay >= 0")
+        finite = all(math.isfinite(v) for v in (base, factor, max_delay))
+        if not finite or base < 0 or factor < 1 or max_delay < 0:
+            raise ValueError(
+                "Retry.exponential needs finite base >= 0, factor >= 1, max_delay >= 0"
+            )
         return cls(base=base, factor=factor, max_delay=max_delay, jitter=jitter, on=_as_tuple(on))
 
     @classmethod
@@ -48,6 +52,8 @@ class Retry(Struct, frozen=True, kw_only=True):
         jitter: bool = False,
         on: tuple[type[BaseException], ...] | type[BaseException] = (Exception,),
     ) -> Retry:
+        if not math.isfinite(delay) or delay < 0:
+            raise ValueError("Retry.fixed needs a finite delay >= 0")
         return cls(base=delay, factor=1.0, max_delay=delay, jitter=jitter, on=_as_tuple(on))
 
     def retries(self, error: BaseException) -> bool:

@@ -31,9 +31,11 @@ def encode_payload(
     max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
 ) -> bytes:
     """Encode a task's arguments, refusing what cannot travel or is larger than ``max_bytes``."""
+    if not all(isinstance(key, str) for key in kwargs):
+        raise SerializationError(f"keyword argument names of task {name!r} must be strings")
     try:
         data = _encoder.encode((args, kwargs))
-    except (TypeError, msgspec.EncodeError, OverflowError) as exc:
+    except (TypeError, msgspec.EncodeError, OverflowError, RecursionError) as exc:
         raise SerializationError(
             f"arguments of task {name!r} cannot be serialized (msgpack): {exc}"
         ) from exc
@@ -47,7 +49,10 @@ def encode_payload(
 def decode_payload(data: bytes) -> tuple[tuple[Any, ...], dict[str, Any]]:
     try:
         return _payload_decoder.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError, TypeError) as exc:
+    except (
+        msgspec.DecodeError, msgspec.ValidationError, TypeError, UnicodeDecodeError,
+        RecursionError,
+    ) as exc:
         raise PayloadDecodeError(f"malformed payload ({len(data)} bytes): {exc}") from exc
 
 
@@ -55,7 +60,7 @@ def encode_result(value: Any, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> byt
     """Encode a task's return value; raises :class:`SerializationError` when it cannot travel."""
     try:
         data = _encoder.encode(value)
-    except (TypeError, msgspec.EncodeError, OverflowError) as exc:
+    except (TypeError, msgspec.EncodeError, OverflowError, RecursionError) as exc:
         raise SerializationError(f"result cannot be serialized (msgpack): {exc}") from exc
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"result is {len(data)} bytes, over the limit of {max_bytes}")
@@ -67,5 +72,5 @@ def decode_result(data: bytes | None) -> Any:
         return None
     try:
         return _any_decoder.decode(data)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None

@@ -195,9 +195,11 @@ class Worker:
         stop_waiter = asyncio.create_task(self._stop.wait())
         try:
             while not self._stop.is_set():
-                claimed_any = await self._fill()
+                claimed = await self._fill()
                 self._start_from_buffer()
-                if claimed_any:
+                if claimed is None:  # the backend failed; _fill logged it and backed off
+                    continue
+                if claimed:
                     continue
                 if self._running or self._buffer:
                     await self._wait_for_slot(stop_waiter)
@@ -208,8 +210,11 @@ class Worker:
         finally:
             stop_waiter.cancel()
 
-    async def _fill(self) -> bool:
-        """Claim when enough capacity is free to make a batch worth a round trip."""
+    async def _fill(self) -> bool | None:
+        """Claim when enough capacity is free to make a batch worth a round trip.
+
+        Returns whether anything was claimed, or None when the backend failed.
+        """
         room = self.concurrency + self.prefetch - len(self._running) - len(self._buffer)
         if room <= 0 or (self._buffer and room < (self.concurrency + self.prefetch) // 2):
             return False
@@ -225,7 +230,7 @@ class Worker:
         except Exception as exc:
             log.warning("claim failed, retrying in 1s: %s", exc)
             await asyncio.sleep(1.0)
-            return False
+            return None
         self._buffer.extend(claimed)
         return bool(claimed)
 

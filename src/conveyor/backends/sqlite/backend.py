@@ -168,6 +168,9 @@ class SQLiteBackend:
             return (int(row[0]), local)
 
     def _thread(self) -> ThreadPoolExecutor:
+        executor = self._executor
+        if executor is not None and self._pid == os.getpid():
+            return executor  # the hot path takes no lock: the loop must not wait on SQL
         with self._lock:
             self._connect()
             if self._executor is None:
@@ -191,13 +194,28 @@ class SQLiteBackend:
         except sqlite3.Error as exc:
             raise BackendUnavailable(f"cannot open SQLite database {self.path!r}: {exc}") from exc
         if self.path != ":memory:":
-            conn.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal(conn)
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
         self._migrate(conn)
         self._connection = conn
         self._pid = pid
         return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        """Switching to WAL needs a moment of exclusive access, which SQLite does not queue for
+        with busy_timeout: several processes opening a new file at once retry here instead."""
+        deadline = time.monotonic() + self._busy_timeout
+        delay = 0.005
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         with self._transaction(conn):
@@ -270,7 +288,7 @@ class SQLiteBackend:
                     {"queue": queue, "now": now, "limit": goal - len(claimed),
                      "worker_id": op.worker_id, "lease_seconds": op.lease_seconds},
                 ).fetchall()
-                claimed.extend(base.ClaimedTask(*row) for row in rows)
+                claimed.extend(_claimed_task(row) for row in rows)
 
         take("claim_oldest", min(op.oldest_first, op.limit))
         take("claim", op.limit - len(claimed))
@@ -402,6 +420,18 @@ class SQLiteBackend:
         ]
         known = [d for d in dues if d is not None]
         return min(known) if known else None
+
+
+def _claimed_task(row: Sequence[Any]) -> base.ClaimedTask:
+    """RETURNING skips REAL affinity: SQLite stores whole-number REALs as integers, so times and
+    durations would come back as ``int`` (``1700000030`` for ``1700000030.0``)."""
+    (task_id, name, queue, payload, priority, attempts, max_retries, worker_lost, token,
+     lease_expires_at, created_at, scheduled_at, key, timeout, result_ttl) = row
+    return base.ClaimedTask(
+        task_id, name, queue, payload, priority, attempts, max_retries, worker_lost, token,
+        float(lease_expires_at), float(created_at), float(scheduled_at), key,
+        None if timeout is None else float(timeout), float(result_ttl),
+    )
 
 
 def _completion_params(c: base.Completion) -> dict[str, Any]:
