@@ -67,3 +67,8 @@ def whoami() -> dict[str, object]:
 
 def touch(path: str) -> None:
     Path(path).touch()
+
+
+@app.task(queue="default", executor="process", max_retries=10, retry=Retry.fixed(0.01))
+def kill_own_process() -> None:
+    os._exit(13)

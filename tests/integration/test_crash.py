@@ -22,11 +22,12 @@ def start_worker_process(
 ) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CONVEYOR_URL": url, "CONVEYOR_RECORD": str(record),
            "CONVEYOR_LEASE": str(lease), "PYTHONPATH": str(TESTS_DIR)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "conveyor", "worker", "apps.basic:app", "--concurrency", "4",
-         *extra],
-        env=env, cwd=TESTS_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+    with open(record.with_suffix(".log"), "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "conveyor", "worker", "apps.basic:app", "--concurrency",
+             "4", *extra],
+            env=env, cwd=TESTS_DIR, stdout=log, stderr=log,
+        )
 
 
 def lines(record: Path, kind: str) -> list[str]:

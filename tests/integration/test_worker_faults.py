@@ -151,3 +151,24 @@ def test_stop_after_grace_fails_the_stragglers_for_a_retry(app: Conveyor, start_
     info = handle.info()
     assert info.state == TaskState.FAILED
     assert "WorkerShutdown" in info.error
+
+
+def test_a_task_that_keeps_killing_its_process_ends_dead_as_worker_lost(
+    db_url: str, start_worker
+) -> None:
+    from apps import basic
+
+    basic.app.use(db_url)
+    try:
+        running = start_worker(basic.app, concurrency=2)
+        crasher = basic.kill_own_process.enqueue()
+        healthy = basic.add.enqueue(1, 2)
+        wait_until(lambda: crasher.info().state == TaskState.DEAD, timeout=60)
+        info = crasher.info()
+        assert info.dead_reason == "worker_lost"
+        assert info.worker_lost == basic.app.max_worker_lost == info.attempts == 3
+        assert "exit code 13" in info.error
+        assert healthy.result(timeout=10) == 3
+        assert running.worker._executor.processes_replaced == 3
+    finally:
+        basic.app.close()

@@ -22,7 +22,7 @@ Extend             pushes the lease deadline of RUNNING tasks out, guarded by th
 Release            RUNNING -> PENDING without counting the attempt (prefetched, never started)
 RecoverExpired     RUNNING past its deadline -> PENDING (attempt counted) or DEAD (worker_lost)
 Cancel             SCHEDULED/PENDING/FAILED -> CANCELLED
-Requeue            DEAD/CANCELLED/DONE -> PENDING, attempts reset
+Requeue            DEAD/CANCELLED -> PENDING, attempts reset (never DONE: its key promises one run)
 Purge              deletes the tasks of a queue in a state
 Prune              deletes finished tasks whose retention ran out, and silent workers
 =================  ===========================================================================
