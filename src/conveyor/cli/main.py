@@ -1,0 +1,39 @@
+"""The ``conveyor`` group: global options, then one subcommand per module."""
+
+from __future__ import annotations
+
+import click
+
+from conveyor import __version__
+from conveyor.cli.common import CliState, ConveyorGroup
+from conveyor.cli.dead import dead
+from conveyor.cli.demo import demo
+from conveyor.cli.stats import stats
+from conveyor.cli.tasks import enqueue, inspect_task
+from conveyor.cli.worker import worker
+
+
+@click.group(cls=ConveyorGroup, context_settings={"auto_envvar_prefix": "CONVEYOR",
+                                                  "help_option_names": ["-h", "--help"]})
+@click.option("--app", "app_spec", metavar="MODULE:APP", envvar="CONVEYOR_APP",
+              help="The Conveyor app, e.g. myproject.tasks:app [env CONVEYOR_APP].")
+@click.option("--url", metavar="URL", envvar="CONVEYOR_URL",
+              help="Backend URL; overrides the app's [env CONVEYOR_URL].")
+@click.version_option(__version__, prog_name="conveyor")
+@click.pass_context
+def cli(ctx: click.Context, app_spec: str | None, url: str | None) -> None:
+    """Conveyor: a distributed task queue. Run workers, enqueue and inspect tasks."""
+    ctx.obj = CliState(app_spec=app_spec, url=url)
+
+
+cli.add_command(worker)
+cli.add_command(enqueue)
+cli.add_command(inspect_task)
+cli.add_command(stats)
+cli.add_command(dead)
+cli.add_command(demo)
+
+
+def main() -> None:
+    """Console-script entry point (``conveyor = "conveyor.cli.main:main"``)."""
+    cli.main(prog_name="conveyor")
