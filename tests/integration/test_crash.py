@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import wait_until
 
 from conveyor import Conveyor, TaskState
+from helpers import wait_until
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

@@ -6,12 +6,11 @@ import asyncio
 import threading
 import time
 
-from helpers import wait_until
-
 from conveyor import Conveyor, Retry, TaskState
 from conveyor.backends.base import Enqueue, NewTask
 from conveyor.ids import new_task_id
 from conveyor.serialization import encode_payload
+from helpers import wait_until
 
 
 def test_async_task_over_its_timeout_is_cancelled_and_retried(

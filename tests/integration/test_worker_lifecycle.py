@@ -8,16 +8,16 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from helpers import wait_until
 
 from conveyor import (
     Conveyor,
-    Retry,
     ResultTimeout,
+    Retry,
     TaskFailed,
     TaskState,
     current_task,
 )
+from helpers import wait_until
 
 
 def test_tasks_run_and_results_are_stored(app: Conveyor, start_worker) -> None:

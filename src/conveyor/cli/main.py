@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from conveyor import __version__
+from conveyor.cli.bench import bench
 from conveyor.cli.common import CliState, ConveyorGroup
 from conveyor.cli.dead import dead
 from conveyor.cli.demo import demo
@@ -32,6 +33,7 @@ cli.add_command(inspect_task)
 cli.add_command(stats)
 cli.add_command(dead)
 cli.add_command(demo)
+cli.add_command(bench)
 
 
 def main() -> None:
