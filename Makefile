@@ -15,7 +15,7 @@ demo: $(VENV)/.installed
 	$(BIN)/conveyor demo
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests
 	$(BIN)/mypy src
 
 # The whole suite, slow (real-process crash) tests included. CI runs exactly this.
