@@ -104,6 +104,9 @@ class ClaimedTask:
 class Lease:
     id: str
     lease_token: str
+    queue: str | None = None
+    """A hint from the worker, which knows it: backends that shard by queue (Redis Cluster)
+    skip looking it up. Backends must accept None and find the queue themselves."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,8 @@ class Completion:
     id: str
     lease_token: str
     result: bytes | None
+    queue: str | None = None
+    """A hint, as in :class:`Lease`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +128,8 @@ class Failure:
     dead_reason: str | None = None
     worker_lost: bool = False
     """The attempt ended because the process running it died (counted in ``worker_lost``)."""
+    queue: str | None = None
+    """A hint, as in :class:`Lease`."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,7 @@ def transition(
 ) -> Completion | Failure:
     """Decide DONE, a retry after a backoff, or the DLQ with a reason."""
     if outcome.ok:
-        return Completion(claimed.id, claimed.lease_token, outcome.result)
+        return Completion(claimed.id, claimed.lease_token, outcome.result, claimed.queue)
     error = outcome.error or "unknown error"
     reason = outcome.dead_reason
     if reason is None and outcome.worker_lost and claimed.worker_lost + 1 >= max_worker_lost:
@@ -65,7 +65,7 @@ def transition(
         reason = DeadReason.MAX_RETRIES
     if reason is not None:
         return Failure(claimed.id, claimed.lease_token, error, None, str(reason),
-                       worker_lost=outcome.worker_lost)
+                       worker_lost=outcome.worker_lost, queue=claimed.queue)
     delay = retry.delay(claimed.attempts)
     return Failure(claimed.id, claimed.lease_token, error, delay, None,
-                   worker_lost=outcome.worker_lost)
+                   worker_lost=outcome.worker_lost, queue=claimed.queue)

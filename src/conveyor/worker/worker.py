@@ -301,7 +301,7 @@ class Worker:
     def _leases(self) -> list[Lease]:
         held = [claimed for claimed, _ in self._running.values()]
         held.extend(self._buffer)
-        return [Lease(c.id, c.lease_token) for c in held if c.id not in self._lost]
+        return [Lease(c.id, c.lease_token, c.queue) for c in held if c.id not in self._lost]
 
     def _on_lost(self, ids: list[str]) -> None:
         self._lost.update(ids)
@@ -313,7 +313,7 @@ class Worker:
     async def _shutdown(self) -> bool:
         backend = self.app.backend
         if self._buffer:
-            unstarted = [Lease(c.id, c.lease_token) for c in self._buffer]
+            unstarted = [Lease(c.id, c.lease_token, c.queue) for c in self._buffer]
             self._buffer.clear()
             try:
                 await backend.aexecute(Release(unstarted))
@@ -333,14 +333,13 @@ class Worker:
                     len(leftovers))
         for claimed in leftovers:
             self._abandoned.add(claimed.id)
+            retry_left = claimed.attempts <= claimed.max_retries
             self._finisher.add(Failure(
                 claimed.id, claimed.lease_token,
                 "WorkerShutdown: the worker stopped before the task finished",
-                retry_in_seconds=0.0,
-            ) if claimed.attempts <= claimed.max_retries else Failure(
-                claimed.id, claimed.lease_token,
-                "WorkerShutdown: the worker stopped before the task finished",
-                retry_in_seconds=None, dead_reason="max_retries",
+                retry_in_seconds=0.0 if retry_left else None,
+                dead_reason=None if retry_left else "max_retries",
+                queue=claimed.queue,
             ))
         for task in late:
             task.cancel()
