@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from conveyor.backends.base import ClaimedTask
 from conveyor.context import TaskContext, set_current_task
@@ -23,6 +25,21 @@ from conveyor.task import Task
 from conveyor.worker.outcome import Outcome, format_error, raised, rejected, succeeded
 from conveyor.worker.processes import ChildTimeout, ProcessPool
 from conveyor.worker.threads import ThreadRunner
+
+Lane = Literal["async", "thread", "process"]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A claimed task ready to run: found in the registry, its payload decoded."""
+
+    claimed: ClaimedTask
+    task: Task[Any, Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    context: TaskContext
+    timeout: float | None
+    lane: Lane
 
 
 class Executor:
@@ -47,7 +64,8 @@ class Executor:
         if self._processes is not None:
             self._processes.close()
 
-    async def run(self, claimed: ClaimedTask) -> Outcome:
+    def prepare(self, claimed: ClaimedTask) -> Prepared | Outcome:
+        """Find and decode the task; a message that cannot run is rejected with the reason."""
         task = self.tasks.get(claimed.name)
         if task is None:
             return rejected(
@@ -59,25 +77,66 @@ class Executor:
             args, kwargs = decode_payload(claimed.payload)
         except PayloadDecodeError as exc:
             return rejected(DeadReason.DECODE_ERROR, f"PayloadDecodeError: {exc}")
-        timeout = claimed.timeout_seconds or task.defaults.timeout
         context = TaskContext(
             id=claimed.id, name=claimed.name, queue=claimed.queue, attempt=claimed.attempts,
             max_retries=claimed.max_retries, idempotency_key=claimed.idempotency_key,
             worker_id=self.worker_id,
         )
+        if task.is_async:
+            lane: Lane = "async"
+        elif task.executor == "process" or (task.executor == "default" and self.pool == "process"):
+            lane = "process"
+        else:
+            lane = "thread"
+        timeout = claimed.timeout_seconds or task.defaults.timeout
+        return Prepared(claimed, task, args, kwargs, context, timeout, lane)
+
+    async def run(self, prepared: Prepared) -> Outcome:
+        """Run an ``async`` or ``process`` lane task to its outcome; never raises (but
+        cancellation)."""
+        if prepared.lane == "process":
+            return await self._run_in_process(prepared)
+        deadline = asyncio.timeout(prepared.timeout)
         try:
-            if task.is_async:
-                value = await self._run_async(task, args, kwargs, context, timeout)
-            elif task.executor == "process" or (task.executor == "default"
-                                                and self.pool == "process"):
-                return await self._run_in_process(task, claimed, context, timeout)
-            else:
-                value = await self._run_in_thread(task, args, kwargs, context, timeout)
+            async with deadline:
+                set_current_task(prepared.context)
+                value = await prepared.task.func(*prepared.args, **prepared.kwargs)
         except asyncio.CancelledError:
             raise
+        except TimeoutError as exc:
+            if not deadline.expired():  # raised by the task itself, not our deadline
+                return raised(exc, prepared.task.retry)
+            return raised(TaskTimeout(
+                f"task exceeded its timeout of {prepared.timeout}s and was cancelled"
+            ), prepared.task.retry)
         except BaseException as exc:
-            return raised(exc, task.retry)
+            return raised(exc, prepared.task.retry)
         return self._encode(value)
+
+    def start_in_thread(self, prepared: Prepared, on_done: Callable[[Outcome], None]) -> None:
+        """Run a plain ``def`` task in a pool thread; ``on_done`` gets the outcome, in that
+        thread. No future per task: the worker batches the hand-back to its loop."""
+        task, args, kwargs, context = (
+            prepared.task, prepared.args, prepared.kwargs, prepared.context
+        )
+
+        def call() -> None:
+            set_current_task(context)
+            try:
+                outcome = self._encode(task.func(*args, **kwargs))
+            except BaseException as exc:
+                outcome = raised(exc, task.retry)
+            finally:
+                set_current_task(None)
+            on_done(outcome)
+
+        self.threads.submit(call)
+
+    def timed_out_in_thread(self, prepared: Prepared) -> Outcome:
+        return raised(TaskTimeout(
+            f"task exceeded its timeout of {prepared.timeout}s; its thread was abandoned "
+            f"(threads cannot be killed: use executor='process' to kill overruns)"
+        ), prepared.task.retry)
 
     def _encode(self, value: Any) -> Outcome:
         try:
@@ -85,47 +144,11 @@ class Executor:
         except SerializationError as exc:
             return Outcome(ok=False, error=format_error(exc), retryable=False)
 
-    async def _run_async(
-        self, task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-        context: TaskContext, timeout: float | None,
-    ) -> Any:
-        async def call() -> Any:
-            set_current_task(context)
-            return await task.func(*args, **kwargs)
-
-        try:
-            return await asyncio.wait_for(call(), timeout)
-        except TimeoutError as exc:
-            raise TaskTimeout(f"task exceeded its timeout of {timeout}s and was cancelled") \
-                from exc
-
-    async def _run_in_thread(
-        self, task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-        context: TaskContext, timeout: float | None,
-    ) -> Any:
-        def call() -> Any:
-            set_current_task(context)
-            try:
-                return task.func(*args, **kwargs)
-            finally:
-                set_current_task(None)
-
-        future = asyncio.wrap_future(self.threads.submit(call))
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
-        except TimeoutError as exc:
-            raise TaskTimeout(
-                f"task exceeded its timeout of {timeout}s; its thread was abandoned "
-                f"(threads cannot be killed: use executor='process' to kill overruns)"
-            ) from exc
-
-    async def _run_in_process(
-        self, task: Task[Any, Any], claimed: ClaimedTask, context: TaskContext,
-        timeout: float | None,
-    ) -> Outcome:
+    async def _run_in_process(self, prepared: Prepared) -> Outcome:
         if self._processes is None:
             paths = [p for p in sys.path if p] + [os.getcwd()]
             self._processes = ProcessPool(self._process_size, paths)
+        context, func = prepared.context, prepared.task.func
         fields = {
             "id": context.id, "name": context.name, "queue": context.queue,
             "attempt": context.attempt, "max_retries": context.max_retries,
@@ -133,10 +156,11 @@ class Executor:
         }
         try:
             reply = await self._processes.run(
-                task.func.__module__, task.func.__qualname__, claimed.payload, fields, timeout
+                func.__module__, func.__qualname__, prepared.claimed.payload, fields,
+                prepared.timeout,
             )
         except ChildTimeout as exc:
-            return raised(TaskTimeout(str(exc)), task.retry)
+            return raised(TaskTimeout(str(exc)), prepared.task.retry)
         if reply.ok:
             return succeeded(reply.result)
         return Outcome(ok=False, error=reply.error, retryable=reply.retryable,

@@ -11,16 +11,12 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
-from typing import Any
 
 
 class ThreadRunner:
     def __init__(self, name: str = "conveyor-task") -> None:
         self._name = name
-        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = (
-            queue.SimpleQueue()
-        )
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._idle = 0
         self._threads: list[threading.Thread] = []
@@ -29,8 +25,8 @@ class ThreadRunner:
     def thread_count(self) -> int:
         return sum(1 for t in self._threads if t.is_alive())
 
-    def submit(self, fn: Callable[[], Any]) -> Future[Any]:
-        future: Future[Any] = Future()
+    def submit(self, job: Callable[[], None]) -> None:
+        """Run ``job`` in a pool thread. It reports its own outcome and must not raise."""
         with self._lock:
             if self._idle > 0:
                 self._idle -= 1
@@ -40,20 +36,14 @@ class ThreadRunner:
                 )
                 self._threads.append(thread)
                 thread.start()
-        self._jobs.put((future, fn))
-        return future
+        self._jobs.put(job)
 
     def _serve(self) -> None:
         while True:
             job = self._jobs.get()
             if job is None:
                 return
-            future, fn = job
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn())
-                except BaseException as exc:
-                    future.set_exception(exc)
+            job()
             with self._lock:
                 self._idle += 1
 

@@ -22,6 +22,7 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from conveyor.backends.base import (
@@ -38,10 +39,10 @@ from conveyor.errors import ConfigurationError
 from conveyor.retry import NO_RETRY
 from conveyor.scheduler.pruner import Pruner
 from conveyor.scheduler.rescuer import Rescuer
-from conveyor.worker.executor import Executor
+from conveyor.worker.executor import Executor, Prepared
 from conveyor.worker.finisher import Finisher
 from conveyor.worker.heartbeat import Heartbeat
-from conveyor.worker.outcome import transition
+from conveyor.worker.outcome import Outcome, transition
 
 if TYPE_CHECKING:
     from conveyor.app import Conveyor
@@ -99,7 +100,9 @@ class Worker:
         self._stop: asyncio.Event | None = None
         self._cold = False
         self._buffer: deque[ClaimedTask] = deque()
-        self._running: dict[str, tuple[ClaimedTask, asyncio.Task[None]]] = {}
+        self._running: dict[str, tuple[ClaimedTask, asyncio.Future[None]]] = {}
+        self._thread_outcomes: deque[tuple[ClaimedTask, Outcome]] = deque()
+        self._drain_scheduled = False
         self._unsettled = 0
         self._lost: set[str] = set()
         self._abandoned: set[str] = set()
@@ -241,14 +244,61 @@ class Worker:
                 self._lost.discard(claimed.id)
                 continue
             self._unsettled += 1
-            task = asyncio.create_task(self._execute(claimed))
-            self._running[claimed.id] = (claimed, task)
+            self._start(claimed)
 
-    async def _execute(self, claimed: ClaimedTask) -> None:
+    def _start(self, claimed: ClaimedTask) -> None:
+        prepared = self._executor.prepare(claimed)
+        if isinstance(prepared, Outcome):  # a malformed or unknown message: straight to the DLQ
+            self._finish(claimed, prepared)
+            return
+        if prepared.lane != "thread":
+            self._running[claimed.id] = (claimed, asyncio.create_task(self._execute(prepared)))
+            return
+        assert self._loop is not None
+        done = self._loop.create_future()
+        self._running[claimed.id] = (claimed, done)
+        self._executor.start_in_thread(prepared, partial(self._thread_finished, claimed))
+        if prepared.timeout is not None:
+            self._loop.call_later(prepared.timeout, self._thread_overran, prepared, done)
+
+    async def _execute(self, prepared: Prepared) -> None:
         try:
-            outcome = await self._executor.run(claimed)
-        finally:
-            self._running.pop(claimed.id, None)
+            outcome = await self._executor.run(prepared)
+        except asyncio.CancelledError:
+            self._running.pop(prepared.claimed.id, None)
+            self._slot_freed()
+            raise
+        self._finish(prepared.claimed, outcome)
+
+    def _thread_finished(self, claimed: ClaimedTask, outcome: Outcome) -> None:
+        """Called in the pool thread. Outcomes are handed to the loop in batches: one wake-up
+        of the loop for however many threads finished meanwhile."""
+        self._thread_outcomes.append((claimed, outcome))
+        if not self._drain_scheduled and self._loop is not None:
+            self._drain_scheduled = True
+            with contextlib.suppress(RuntimeError):  # the loop is gone: the worker stopped
+                self._loop.call_soon_threadsafe(self._drain_thread_outcomes)
+
+    def _drain_thread_outcomes(self) -> None:
+        self._drain_scheduled = False
+        while self._thread_outcomes:
+            claimed, outcome = self._thread_outcomes.popleft()
+            entry = self._running.get(claimed.id)
+            if entry is None or entry[0] is not claimed or entry[1].done():
+                continue  # timed out (or abandoned at shutdown) before the thread returned
+            entry[1].set_result(None)
+            self._finish(claimed, outcome)
+
+    def _thread_overran(self, prepared: Prepared, done: asyncio.Future[None]) -> None:
+        if done.done():
+            return
+        done.set_result(None)
+        self._finish(prepared.claimed, self._executor.timed_out_in_thread(prepared))
+
+    def _finish(self, claimed: ClaimedTask, outcome: Outcome) -> None:
+        entry = self._running.get(claimed.id)
+        if entry is not None and entry[0] is claimed:
+            del self._running[claimed.id]
             self._slot_freed()
         if claimed.id in self._abandoned:
             return
