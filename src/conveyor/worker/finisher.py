@@ -35,6 +35,10 @@ class Finisher:
             self._failures.append(transition)
         self._wake.set()
 
+    def wake(self) -> None:
+        """Let ``run`` notice its stop event without waiting for another outcome."""
+        self._wake.set()
+
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await self._wake.wait()

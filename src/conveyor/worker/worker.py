@@ -99,6 +99,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._cold = False
+        self._stop_requested = False
         self._buffer: deque[ClaimedTask] = deque()
         self._running: dict[str, tuple[ClaimedTask, asyncio.Future[None]]] = {}
         self._thread_outcomes: deque[tuple[ClaimedTask, Outcome]] = deque()
@@ -127,9 +128,11 @@ class Worker:
     def stop(self, cold: bool = False) -> None:
         """Ask the worker to stop, from any thread. ``cold`` skips the grace period."""
         self._cold = self._cold or cold
+        self._stop_requested = True
         loop, stop = self._loop, self._stop
         if loop is not None and stop is not None:
-            loop.call_soon_threadsafe(stop.set)
+            with contextlib.suppress(RuntimeError):  # the loop already closed: stopped anyway
+                loop.call_soon_threadsafe(stop.set)
 
     def install_signal_handlers(self) -> None:
         """SIGTERM / first SIGINT: warm stop; second: cold stop; SIGUSR1: dump stacks."""
@@ -154,6 +157,8 @@ class Worker:
     async def arun(self) -> int:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        if self._stop_requested:  # stop() came before the loop existed
+            self._stop.set()
         backend = self.app.backend
         started_at = await backend.aexecute(Now())
         self._executor = Executor(self.app.tasks, self.id, self.concurrency, self._pool,
@@ -176,13 +181,12 @@ class Worker:
         log.info("worker %s started: queues=%s concurrency=%d pool=%s", self.id,
                  ",".join(self.queues), self.concurrency, self._pool)
         self.started.set()
-        clean = True
         try:
             await self._fetch_loop()
         finally:
             clean = await self._shutdown()
             loops_stop.set()
-            self._finisher._wake.set()
+            self._finisher.wake()
             await asyncio.gather(*loops, return_exceptions=True)
             await self._finisher.flush()
             with contextlib.suppress(Exception):
