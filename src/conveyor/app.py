@@ -70,7 +70,7 @@ class Conveyor:
         self.max_payload_bytes = max_payload_bytes
         self.result_ttl = result_ttl
         self.tasks: dict[str, Task[Any, Any]] = {}
-        self._backend_options = backend_options or {}
+        self.backend_options: dict[str, Any] = backend_options or {}
         self._backend: Backend | None = None
         self._lock = threading.Lock()
 
@@ -85,14 +85,14 @@ class Conveyor:
         if self._backend is None:
             with self._lock:
                 if self._backend is None:
-                    self._backend = open_backend(self.url, **self._backend_options)
+                    self._backend = open_backend(self.url, **self.backend_options)
         return self._backend
 
     def use(self, url: str, **backend_options: Any) -> None:
         """Point the app at another backend (the CLI's ``--url``, tests)."""
         self.close()
         self.url = url
-        self._backend_options = backend_options
+        self.backend_options = backend_options
 
     def close(self) -> None:
         if self._backend is not None:

@@ -72,3 +72,24 @@ def touch(path: str) -> None:
 @app.task(queue="default", executor="process", max_retries=10, retry=Retry.fixed(0.01))
 def kill_own_process() -> None:
     os._exit(13)
+
+
+def _hold_the_gil(seconds: float) -> float:
+    """Holds the GIL in C (a backtracking regex) in ever longer stretches, for ``seconds``."""
+    import re
+
+    start, size = time.monotonic(), 18
+    while time.monotonic() - start < seconds:
+        re.match(r"(a+)+$", "a" * size + "b")  # one C call: no thread switch inside it
+        size += 1
+    return time.monotonic() - start
+
+
+@app.task(queue="default")
+def hold_the_gil(seconds: float) -> float:
+    return _hold_the_gil(seconds)
+
+
+@app.task(queue="default", executor="process")
+def hold_the_gil_in_process(seconds: float) -> float:
+    return _hold_the_gil(seconds)

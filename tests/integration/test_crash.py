@@ -75,3 +75,29 @@ def test_sigkilled_worker_task_is_redelivered_and_nothing_is_lost(tmp_path: Path
     assert set(ran) == {f"t{i}" for i in range(40)}, "every other task ran: none was lost"
     # At-least-once: only tasks leased to the killed worker may have run twice.
     assert len(ran) - 40 <= 8
+
+
+def test_a_task_holding_the_gil_keeps_its_lease(tmp_path: Path) -> None:
+    """A process-pool task holds the GIL of its own process only: the worker (its parent) and
+    the lease keeper heartbeat on, while a second worker's rescuer watches for the lease to
+    lapse. (A thread task that holds the GIL freezes its whole worker; on SQLite that can
+    include a half-done transaction holding the database lock, which stalls every process —
+    docs/architecture.md says so; on servers the lease keeper covers thread tasks too.)"""
+    url = f"sqlite:///{tmp_path / 'gil.db'}"
+    record = tmp_path / "record.txt"
+    from apps import basic
+
+    app = Conveyor(url, lease=2.0)
+    app.tasks.update(basic.app.tasks)
+    hog = app.enqueue(basic.hold_the_gil_in_process.name, (6.0,))  # a C call longer than a lease
+    workers = [start_worker_process(url, record, 2.0, "--prefetch", "0") for _ in range(2)]
+    try:
+        held = hog.result(timeout=60)
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            worker.wait(30)
+    info = hog.info()
+    assert held >= 6.0
+    assert (info.attempts, info.worker_lost) == (1, 0), "the lease never lapsed"

@@ -1,8 +1,9 @@
 """Keeps this worker's leases alive and its registry row fresh.
 
-It runs on the worker's event loop, beside the tasks: async tasks yield to it, sync tasks run in
-threads or pool processes. A sync task holding the GIL in C code can delay it; such tasks belong
-in the process pool (``executor="process"``), where the parent heartbeats untouched.
+The leases are extended by a :class:`~conveyor.worker.lease_keeper.LeaseKeeper` process when one
+runs (the default wherever another process can reach the store), so a task holding the GIL cannot
+starve them; this loop then only hands the keeper the current set. Without a keeper (an in-memory
+store) it extends them itself, from the event loop.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 
 from conveyor.backends.base import Backend, Extend, Lease, RegisterWorker, WorkerRow
 from conveyor.scheduler.loop import BackgroundLoop
+from conveyor.worker.lease_keeper import LeaseKeeper
 
 log = logging.getLogger("conveyor.worker")
 
@@ -31,8 +33,9 @@ class Heartbeat(BackgroundLoop):
         started_at: float,
         leases: Callable[[], list[Lease]],
         busy: Callable[[], int],
-        on_lost: Callable[[list[str]], None],
+        on_lost: Callable[[list[tuple[str, str]]], None],
         interval_seconds: float,
+        keeper: LeaseKeeper | None = None,
     ) -> None:
         super().__init__(interval_seconds)
         self.backend = backend
@@ -40,6 +43,7 @@ class Heartbeat(BackgroundLoop):
         self._leases = leases
         self._busy = busy
         self._on_lost = on_lost
+        self.keeper = keeper
         self.row = WorkerRow(worker_id, socket.gethostname(), os.getpid(), queues, concurrency,
                              0, started_at, started_at)
 
@@ -48,12 +52,19 @@ class Heartbeat(BackgroundLoop):
         return RegisterWorker(WorkerRow(row.id, row.host, row.pid, row.queues, row.concurrency,
                                         self._busy(), row.started_at, row.last_seen))
 
+    def leases_changed(self) -> None:
+        """New claims: the keeper must know them before the next tick, in case the loop blocks."""
+        if self.keeper is not None and self.keeper.alive:
+            self.keeper.update(self._leases())
+
     async def run_once(self) -> None:
         leases = self._leases()
-        if leases:
-            lost = await self.backend.aexecute(Extend(self.row.id, leases, self.lease_seconds))
+        if self.keeper is not None and self.keeper.alive:
+            self.keeper.update(leases)
+        elif leases:
+            lost = set(await self.backend.aexecute(
+                Extend(self.row.id, leases, self.lease_seconds)
+            ))
             if lost:
-                log.warning("heartbeat: %d lease(s) lost (expired and taken over): %s",
-                            len(lost), ", ".join(lost[:5]))
-                self._on_lost(lost)
+                self._on_lost([(x.id, x.lease_token) for x in leases if x.id in lost])
         await self.backend.aexecute(self.registration())

@@ -42,6 +42,7 @@ from conveyor.scheduler.rescuer import Rescuer
 from conveyor.worker.executor import Executor, Prepared
 from conveyor.worker.finisher import Finisher
 from conveyor.worker.heartbeat import Heartbeat
+from conveyor.worker.lease_keeper import LeaseKeeper, can_run_apart
 from conveyor.worker.outcome import Outcome, transition
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ class Worker:
         recovery_interval: float | None = None,
         idle_timeout: float = 5.0,
         worker_id: str | None = None,
+        heartbeat: str = "process",
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError("concurrency must be >= 1")
@@ -96,6 +98,9 @@ class Worker:
         self.exit_code: int | None = None
         self.processed = 0
         self._pool = pool
+        if heartbeat not in ("process", "loop"):
+            raise ConfigurationError("heartbeat must be 'process' or 'loop'")
+        self.heartbeat = heartbeat
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._cold = False
@@ -164,9 +169,15 @@ class Worker:
         self._executor = Executor(self.app.tasks, self.id, self.concurrency, self._pool,
                                   self.app.max_payload_bytes)
         self._finisher = Finisher(backend, self._settled)
+        keeper = None
+        if self.heartbeat == "process" and can_run_apart(self.app.url, self.app.backend_options):
+            keeper = LeaseKeeper(self.app.url, self.app.backend_options, self.id, self.lease,
+                                 self.heartbeat_interval)
+            keeper.listen(self._on_lost)
         self._heartbeat = Heartbeat(
             backend, self.id, self.queues, self.concurrency, self.lease, started_at,
             self._leases, lambda: len(self._running), self._on_lost, self.heartbeat_interval,
+            keeper,
         )
         self.rescuer = Rescuer(backend, self.app.max_worker_lost, self.recovery_interval)
         self.pruner = Pruner(backend)
@@ -192,6 +203,8 @@ class Worker:
             with contextlib.suppress(Exception):
                 await backend.aexecute(UnregisterWorker(self.id))
             self._executor.close()
+            if self._heartbeat.keeper is not None:
+                self._heartbeat.keeper.close()
             self.exit_code = 0 if clean else 1
             self.stopped.set()
             log.info("worker %s stopped (%d processed)", self.id, self.processed)
@@ -239,6 +252,8 @@ class Worker:
             await asyncio.sleep(1.0)
             return None
         self._buffer.extend(claimed)
+        if claimed:
+            self._heartbeat.leases_changed()
         return bool(claimed)
 
     def _start_from_buffer(self) -> None:
@@ -357,10 +372,18 @@ class Worker:
         held.extend(self._buffer)
         return [Lease(c.id, c.lease_token, c.queue) for c in held if c.id not in self._lost]
 
-    def _on_lost(self, ids: list[str]) -> None:
-        self._lost.update(ids)
-        lost = set(ids)
-        self._buffer = deque(c for c in self._buffer if c.id not in lost)
+    def _on_lost(self, lost: list[tuple[str, str]]) -> None:
+        """Leases found lost by a heartbeat. Only attempts still held count: a task that finished
+        while the heartbeat was in flight was simply acknowledged meanwhile."""
+        tokens = {task_id: token for task_id, token in lost}
+        held = [c for c, _ in self._running.values()] + list(self._buffer)
+        gone = {c.id for c in held if tokens.get(c.id) == c.lease_token}
+        if not gone:
+            return
+        log.warning("heartbeat: %d lease(s) lost (expired and taken over): %s",
+                    len(gone), ", ".join(sorted(gone)[:5]))
+        self._lost.update(gone)
+        self._buffer = deque(c for c in self._buffer if c.id not in gone)
 
     # -- shutdown --------------------------------------------------------------------------------
 

@@ -1,0 +1,129 @@
+"""Heartbeats from a small companion process, out of reach of the tasks.
+
+A sync task that holds the GIL in C code (a regex gone exponential, a huge integer power) stops
+every thread of its process, the event loop included, for as long as it runs. If the loop sent
+the heartbeats, the task's lease would lapse and another worker would run it a second time. So
+the worker hands its current set of leases to this process, which extends them every interval
+whatever the worker is doing. It keeps extending the last set it was given: when the worker is
+blocked, that is exactly the set of tasks still running. When the worker dies, its end of the
+pipe closes and the keeper exits at once, so leases lapse and recovery works as designed.
+
+Messages are msgpack lists, never pickle: ``[[id, token, queue], ...]`` to the keeper,
+``[[id, token], ...]`` (leases found lost) back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import pickle
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+import msgspec
+
+from conveyor.backends.base import Extend, Lease
+
+log = logging.getLogger("conveyor.worker")
+_encoder = msgspec.msgpack.Encoder()
+
+
+def can_run_apart(url: str, options: dict[str, Any]) -> bool:
+    """Another process can reach the store (not ``:memory:``) and rebuild the backend."""
+    if ":memory:" in url:
+        return False
+    try:
+        pickle.dumps(options)
+    except Exception:
+        return False
+    return True
+
+
+class LeaseKeeper:
+    def __init__(self, url: str, options: dict[str, Any], worker_id: str,
+                 lease_seconds: float, interval_seconds: float) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child_end = multiprocessing.Pipe(duplex=True)
+        self.process = context.Process(
+            target=_keep, name="conveyor-lease-keeper", daemon=True,
+            args=(child_end, url, options, worker_id, lease_seconds, interval_seconds),
+        )
+        self.process.start()
+        child_end.close()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def listen(self, on_lost: Callable[[list[tuple[str, str]]], None]) -> None:
+        """Deliver lost leases to ``on_lost`` on the running loop."""
+        loop = self._loop = asyncio.get_running_loop()
+
+        def readable() -> None:
+            try:
+                while self._conn.poll():
+                    on_lost([(i, t) for i, t in msgspec.msgpack.decode(self._conn.recv_bytes())])
+            except (EOFError, OSError):
+                loop.remove_reader(self._conn.fileno())
+                log.warning("lease keeper exited; heartbeats continue from the event loop")
+
+        loop.add_reader(self._conn.fileno(), readable)
+
+    @property
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def update(self, leases: list[Lease]) -> None:
+        # If the keeper is gone the loop's own heartbeat takes over (see ``alive``).
+        with contextlib.suppress(OSError, ValueError):
+            self._conn.send_bytes(_encoder.encode([[x.id, x.lease_token, x.queue] for x in leases]))
+
+    def close(self) -> None:
+        if self._loop is not None:
+            with contextlib.suppress(ValueError, OSError):
+                self._loop.remove_reader(self._conn.fileno())
+        self._conn.close()
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=5)
+
+
+def _keep(conn: Connection, url: str, options: dict[str, Any], worker_id: str,
+          lease_seconds: float, interval_seconds: float) -> None:
+    import signal
+
+    from conveyor.backends import open_backend
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when we stop
+    parent = os.getppid()
+    backend = open_backend(url, **options)
+    leases: list[Lease] = []
+    next_tick = time.monotonic() + interval_seconds
+    try:
+        while os.getppid() == parent:
+            try:
+                if conn.poll(max(0.0, next_tick - time.monotonic())):
+                    while conn.poll():
+                        leases = [Lease(i, t, q) for i, t, q in
+                                  msgspec.msgpack.decode(conn.recv_bytes())]
+            except (EOFError, OSError):
+                return  # the worker is gone: let its leases lapse
+            if time.monotonic() < next_tick:
+                continue
+            next_tick = time.monotonic() + interval_seconds
+            if not leases:
+                continue
+            try:
+                lost = set(backend.execute(Extend(worker_id, leases, lease_seconds)))
+            except Exception as exc:
+                log.warning("lease keeper: extending %d lease(s) failed: %s", len(leases), exc)
+                continue
+            if lost:
+                conn.send_bytes(_encoder.encode([[x.id, x.lease_token] for x in leases
+                                                 if x.id in lost]))
+                leases = [x for x in leases if x.id not in lost]
+    finally:
+        backend.close()
