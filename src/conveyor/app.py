@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -11,7 +12,6 @@ from conveyor.backends import open_backend
 from conveyor.backends.base import (
     Backend,
     Cancel,
-    Enqueue,
     GetTasks,
     ListTasks,
     ListWorkers,
@@ -26,7 +26,7 @@ from conveyor.inspect import task_info, worker_info
 from conveyor.model import Stats, TaskInfo, TaskState, WorkerInfo
 from conveyor.retry import DEFAULT_RETRY, Retry
 from conveyor.serialization import DEFAULT_MAX_PAYLOAD_BYTES
-from conveyor.task import Executor, Task, TaskHandle, TaskOptions
+from conveyor.task import Executor, Task, TaskHandle, TaskOptions, enqueue_on
 
 if TYPE_CHECKING:
     from conveyor.worker.worker import Worker
@@ -71,6 +71,8 @@ class Conveyor:
         self.result_ttl = result_ttl
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.backend_options: dict[str, Any] = backend_options or {}
+        self.run_until_idle_waits = True
+        """Whether ``run_until_idle`` waits for delayed work by default (not on a fake clock)."""
         self._backend: Backend | None = None
         self._lock = threading.Lock()
 
@@ -116,6 +118,7 @@ class Conveyor:
         retry: Retry | None = None,
         executor: Executor = "default",
         result_ttl: float | None = None,
+        transactional: bool = False,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(  # type: ignore[misc]
@@ -131,8 +134,17 @@ class Conveyor:
         retry: Retry | None = None,
         executor: Executor = "default",
         result_ttl: float | None = None,
+        transactional: bool = False,
     ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
-        """Register a function as a task. Its name defaults to ``module.qualname``."""
+        """Register a function as a task. Its name defaults to ``module.qualname``.
+
+        ``transactional=True`` (PostgreSQL): the task runs in a worker thread with
+        ``current_task().connection``, a psycopg connection whose open transaction also marks
+        the task DONE (guarded by its lease), so its writes and its completion commit together
+        or not at all. It must be a plain ``def`` (not in the process pool). On another backend
+        the worker refuses to run it: the task goes to the DLQ (``not_retryable``) with a
+        ConfigurationError, since the backend is only known when a worker runs.
+        """
 
         def register(fn: Callable[P, R]) -> Task[P, R]:
             task_name = name or f"{fn.__module__}.{fn.__qualname__}"
@@ -140,6 +152,11 @@ class Conveyor:
                 raise ConfigurationError(f"a task named {task_name!r} is already registered")
             if executor not in ("default", "thread", "process"):
                 raise ConfigurationError("executor must be 'default', 'thread' or 'process'")
+            if transactional and (inspect.iscoroutinefunction(fn) or executor == "process"):
+                raise ConfigurationError(
+                    f"task {task_name!r}: transactional=True needs a plain def running in a "
+                    f"thread (its psycopg connection cannot enter an event loop or a process)"
+                )
             options = TaskOptions(
                 queue=queue or self.default_queue,
                 priority=priority,
@@ -149,7 +166,7 @@ class Conveyor:
             )
             task: Task[P, R] = Task(
                 self, fn, name=task_name, options=options, retry=retry or DEFAULT_RETRY,
-                executor=executor,
+                executor=executor, transactional=transactional,
             )
             self.tasks[task_name] = task
             return task
@@ -174,8 +191,9 @@ class Conveyor:
         It goes to *this* app's backend, even for a task first registered on another app.
         """
         task = self.get_task(name)
-        new_tasks = task.options(**options)._prepare([(tuple(args), dict(kwargs or {}))])
-        outcome = self.backend.execute(Enqueue(new_tasks))[0]
+        bound = task.options(**options)
+        new_tasks = bound._prepare([(tuple(args), dict(kwargs or {}))])
+        outcome = enqueue_on(self.backend, new_tasks, bound.connection)[0]
         return TaskHandle(self, outcome.id, created=outcome.created)
 
     # -- reading and operating -------------------------------------------------------------------
@@ -233,15 +251,16 @@ class Conveyor:
         return Worker(self, queues=queues, **options)
 
     def run_until_idle(
-        self, queues: Sequence[str] | None = None, *, wait_scheduled: bool = True,
+        self, queues: Sequence[str] | None = None, *, wait_scheduled: bool | None = None,
         timeout: float = 60.0, **options: Any,
     ) -> None:
         """Run a worker in this thread until no task is left to run (tests, scripts).
 
-        With ``wait_scheduled`` it also waits for delayed tasks and retries of these queues.
+        With ``wait_scheduled`` (the default, except under :mod:`conveyor.testing`'s fake clock)
+        it also waits for delayed tasks and retries of these queues.
         """
-        worker = self.worker(queues, burst=True, burst_wait_scheduled=wait_scheduled,
-                             **options)
+        wait = self.run_until_idle_waits if wait_scheduled is None else wait_scheduled
+        worker = self.worker(queues, burst=True, burst_wait_scheduled=wait, **options)
         worker.run(timeout=timeout)
 
     def all_queues(self) -> list[str]:
