@@ -41,7 +41,7 @@ def test_isolated_runs_tasks_in_memory_and_restores_the_app(tmp_path: Path) -> N
 
 
 def test_fake_clock_drives_delays_and_retries(tmp_path: Path) -> None:
-    app, sent = make_app(tmp_path)
+    app, _sent = make_app(tmp_path)
     send = app.tasks[next(n for n in app.tasks if n.endswith(".send"))]
     flaky = app.tasks[next(n for n in app.tasks if n.endswith(".flaky"))]
     clock = FakeClock(start=1_800_000_000.0)
