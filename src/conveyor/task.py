@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar
 
-from conveyor.backends.base import Enqueue, GetTasks, NewTask
-from conveyor.errors import InvalidOptionError, ResultTimeout, TaskFailed
+from conveyor.backends.base import Backend, Enqueue, EnqueueOutcome, GetTasks, NewTask
+from conveyor.errors import ConfigurationError, InvalidOptionError, ResultTimeout, TaskFailed
 from conveyor.ids import new_task_id
 from conveyor.inspect import task_info
 from conveyor.model import TaskInfo, TaskState
@@ -104,6 +104,7 @@ class Task(Generic[P, R]):
         options: TaskOptions,
         retry: Retry = DEFAULT_RETRY,
         executor: Executor = "default",
+        transactional: bool = False,
     ) -> None:
         self.app = app
         self.func = func
@@ -111,6 +112,9 @@ class Task(Generic[P, R]):
         self.defaults = options.validated(name)
         self.retry = retry
         self.executor = executor
+        self.transactional = transactional
+        """PostgreSQL: the task runs on ``current_task().connection``, in the transaction that
+        also marks it DONE."""
         self.is_async = inspect.iscoroutinefunction(func)
         self.__doc__ = func.__doc__
         self.__wrapped__ = func
@@ -132,8 +136,12 @@ class Task(Generic[P, R]):
         max_retries: int | None = None,
         timeout: float | None = None,
         result_ttl: float | None = None,
+        connection: Any = None,
     ) -> BoundTask[P, R]:
-        """The same task with some enqueue options changed for the calls made through it."""
+        """The same task with some enqueue options changed for the calls made through it.
+
+        ``connection`` (PostgreSQL): a psycopg connection whose open transaction the enqueue
+        joins (see :meth:`BoundTask.enqueue_many`)."""
         changes: dict[str, Any] = {
             key: value
             for key, value in (
@@ -143,23 +151,25 @@ class Task(Generic[P, R]):
             )
             if value is not None
         }
-        return BoundTask(self, replace(self.defaults, **changes).validated(self.name))
+        bound = replace(self.defaults, **changes).validated(self.name)
+        return BoundTask(self, bound, connection)
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle[R]:
+        """Send one call. The keyword ``connection`` is reserved: see ``enqueue_many``."""
         return BoundTask(self, self.defaults).enqueue(*args, **kwargs)
 
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle[R]:
         return await BoundTask(self, self.defaults).aenqueue(*args, **kwargs)
 
     def enqueue_many(
-        self, calls: Iterable[tuple[Sequence[Any], dict[str, Any]]]
+        self, calls: Iterable[tuple[Sequence[Any], dict[str, Any]]], *, connection: Any = None
     ) -> list[TaskHandle[R]]:
-        return BoundTask(self, self.defaults).enqueue_many(calls)
+        return BoundTask(self, self.defaults, connection).enqueue_many(calls)
 
     async def aenqueue_many(
-        self, calls: Iterable[tuple[Sequence[Any], dict[str, Any]]]
+        self, calls: Iterable[tuple[Sequence[Any], dict[str, Any]]], *, connection: Any = None
     ) -> list[TaskHandle[R]]:
-        return await BoundTask(self, self.defaults).aenqueue_many(calls)
+        return await BoundTask(self, self.defaults, connection).aenqueue_many(calls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +178,8 @@ class BoundTask(Generic[P, R]):
 
     task: Task[P, R]
     opts: TaskOptions
+    connection: Any = None
+    """Transactional enqueue (PostgreSQL): the caller's psycopg connection."""
 
     def new_task(self, args: Sequence[Any], kwargs: dict[str, Any]) -> NewTask:
         if not isinstance(args, list | tuple):
@@ -209,28 +221,57 @@ class BoundTask(Generic[P, R]):
         return tasks
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle[R]:
-        return self.enqueue_many([(args, dict(kwargs))])[0]
+        connection = kwargs.pop("connection", self.connection)
+        return self.enqueue_many([(args, dict(kwargs))], connection=connection)[0]
 
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle[R]:
-        return (await self.aenqueue_many([(args, dict(kwargs))]))[0]
+        connection = kwargs.pop("connection", self.connection)
+        return (await self.aenqueue_many([(args, dict(kwargs))], connection=connection))[0]
 
     def enqueue_many(
-        self, calls: Iterable[tuple[Sequence[Any], dict[str, Any]]]
+        self, calls: Iterable[tuple[Sequence[Any], dict[str, Any]]], *, connection: Any = None
     ) -> list[TaskHandle[R]]:
+        """Send many calls in one write. With ``connection`` (a psycopg connection, PostgreSQL
+        only) the tasks are written inside that connection's open transaction and nothing is
+        committed: they exist once the caller commits, and never if it rolls back."""
         tasks = self._prepare(calls)
         if not tasks:
             return []
-        outcomes = self.task.app.backend.execute(Enqueue(tasks))
+        outcomes = enqueue_on(self.task.app.backend, tasks, connection or self.connection)
         return [TaskHandle(self.task.app, o.id, created=o.created) for o in outcomes]
 
     async def aenqueue_many(
-        self, calls: Iterable[tuple[Sequence[Any], dict[str, Any]]]
+        self, calls: Iterable[tuple[Sequence[Any], dict[str, Any]]], *, connection: Any = None
     ) -> list[TaskHandle[R]]:
+        """:meth:`enqueue_many` from async code (``connection``: a psycopg AsyncConnection)."""
         tasks = self._prepare(calls)
         if not tasks:
             return []
-        outcomes = await self.task.app.backend.aexecute(Enqueue(tasks))
+        backend, op = self.task.app.backend, Enqueue(tasks)
+        connection = connection or self.connection
+        if connection is None:
+            outcomes = await backend.aexecute(op)
+        else:
+            outcomes = await _joining(backend, "aexecute_on")(connection, op)
         return [TaskHandle(self.task.app, o.id, created=o.created) for o in outcomes]
+
+
+def enqueue_on(backend: Backend, tasks: list[NewTask], connection: Any) -> list[EnqueueOutcome]:
+    """Enqueue through the backend, or inside the caller's transaction on ``connection``."""
+    if connection is None:
+        return backend.execute(Enqueue(tasks))
+    return _joining(backend, "execute_on")(connection, Enqueue(tasks))  # type: ignore[no-any-return]
+
+
+def _joining(backend: Backend, method: str) -> Any:
+    """The backend's way of running a transition on a caller's connection, if it has one."""
+    run = getattr(backend, method, None)
+    if run is None:
+        raise ConfigurationError(
+            f"connection= (enqueue inside your transaction) needs the PostgreSQL backend, not "
+            f"{backend.url.split(':', 1)[0]}"
+        )
+    return run
 
 
 class TaskHandle(Generic[R]):

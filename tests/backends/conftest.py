@@ -19,7 +19,11 @@ import pytest
 
 from conveyor import Conveyor
 from conveyor.backends.base import Backend
+from conveyor.backends.postgres.backend import PostgresBackend
+from conveyor.backends.redis.backend import RedisBackend
 from conveyor.backends.sqlite.backend import SQLiteBackend
+from postgres_server import fresh_url as fresh_postgres_url
+from redis_server import fresh_url
 
 START = 1_700_000_000.0
 """Where the test clock starts, epoch seconds (2023-11-14): a realistic, fixed instant."""
@@ -54,6 +58,14 @@ def _open_sqlite(url: str, clock: Clock | None) -> Backend:
     return SQLiteBackend(url, clock=clock) if clock is not None else SQLiteBackend(url)
 
 
+def _open_redis(url: str, clock: Clock | None) -> Backend:
+    return RedisBackend(url, clock=clock)
+
+
+def _open_postgres(url: str, clock: Clock | None) -> Backend:
+    return PostgresBackend(url, clock=clock)
+
+
 KINDS = {
     "sqlite-file": BackendKind(
         "sqlite-file", lambda tmp: f"sqlite:///{tmp / 'conveyor.db'}", _open_sqlite,
@@ -62,6 +74,13 @@ KINDS = {
     "sqlite-memory": BackendKind(
         "sqlite-memory", lambda tmp: "sqlite://:memory:", _open_sqlite,
         injectable_clock=True, shared_store=False,
+    ),
+    "postgres": BackendKind(
+        "postgres", lambda tmp: fresh_postgres_url(), _open_postgres,
+        injectable_clock=True, shared_store=True,
+    ),
+    "redis": BackendKind(
+        "redis", lambda tmp: fresh_url(), _open_redis, injectable_clock=True, shared_store=True,
     ),
 }
 

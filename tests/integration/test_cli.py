@@ -223,7 +223,7 @@ def test_user_mistakes_print_one_line(
 @pytest.mark.parametrize(
     ("make_url", "code", "message"),
     [
-        (lambda tmp: "redis://localhost:1/0", 2, "unsupported backend URL"),
+        (lambda tmp: "redis://localhost:1/0", 3, "unreachable"),
         (lambda tmp: "nonsense", 2, "unsupported backend URL"),
         (lambda tmp: f"sqlite:///{tmp / 'missing-dir' / 'x.db'}", 3, "cannot open"),
     ],

@@ -9,14 +9,29 @@ from conveyor.errors import ConfigurationError
 
 
 def open_backend(url: str, **options: Any) -> Backend:
-    """Create the backend a URL names: ``sqlite:///path.db`` (more schemes as they land)."""
+    """Create the backend a URL names: ``sqlite:///path.db``, ``postgresql://...`` (more schemes
+    as they land)."""
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme == "sqlite":
         from conveyor.backends.sqlite.backend import SQLiteBackend
 
         return SQLiteBackend(url, **options)
+    if scheme in ("postgresql", "postgres"):
+        try:
+            from conveyor.backends.postgres.backend import PostgresBackend
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"{url.split('://', 1)[0]}:// URLs need psycopg 3: "
+                f"pip install 'conveyor[postgres]' ({exc})"
+            ) from None
+        return PostgresBackend(url, **options)
+    if scheme in ("redis", "rediss"):
+        from conveyor.backends.redis.backend import RedisBackend
+
+        return RedisBackend(url, **options)
     raise ConfigurationError(
-        f"unsupported backend URL {url!r}: expected sqlite:///path.db"
+        f"unsupported backend URL {url!r}: expected sqlite:///path.db, redis://host:port/db "
+        f"or postgresql://user@host/db"
     )
 
 

@@ -9,6 +9,7 @@ from conveyor.cli.bench import bench
 from conveyor.cli.common import CliState, ConveyorGroup
 from conveyor.cli.dead import dead
 from conveyor.cli.demo import demo
+from conveyor.cli.migrate import migrate
 from conveyor.cli.stats import stats
 from conveyor.cli.tasks import enqueue, inspect_task
 from conveyor.cli.worker import worker
@@ -34,6 +35,7 @@ cli.add_command(stats)
 cli.add_command(dead)
 cli.add_command(demo)
 cli.add_command(bench)
+cli.add_command(migrate)
 
 
 def main() -> None:

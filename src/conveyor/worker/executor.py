@@ -10,13 +10,14 @@ with the reason: a bad message never takes the worker down.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from conveyor.backends.base import ClaimedTask
+from conveyor.backends.base import Backend, ClaimedTask
 from conveyor.context import TaskContext, set_current_task
 from conveyor.errors import SerializationError, TaskTimeout
 from conveyor.model import DeadReason
@@ -27,6 +28,7 @@ from conveyor.worker.processes import ChildTimeout, ProcessPool
 from conveyor.worker.threads import ThreadRunner
 
 Lane = Literal["async", "thread", "process"]
+log = logging.getLogger("conveyor.worker")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +52,10 @@ class Executor:
         concurrency: int,
         pool: str,
         max_result_bytes: int,
+        backend: Backend | None = None,
     ) -> None:
         self.tasks = tasks
+        self.backend = backend
         self.worker_id = worker_id
         self.pool = pool
         self.max_result_bytes = max_result_bytes
@@ -84,6 +88,8 @@ class Executor:
         )
         if task.is_async:
             lane: Lane = "async"
+        elif task.transactional:  # its connection cannot cross into a pool process
+            lane = "thread"
         elif task.executor == "process" or (task.executor == "default" and self.pool == "process"):
             lane = "process"
         else:
@@ -123,7 +129,10 @@ class Executor:
         def call() -> None:
             set_current_task(context)
             try:
-                outcome = self._encode(task.func(*args, **kwargs))
+                if task.transactional:
+                    outcome = self._run_transactional(prepared)
+                else:
+                    outcome = self._encode(task.func(*args, **kwargs))
             except BaseException as exc:
                 outcome = raised(exc, task.retry)
             finally:
@@ -169,3 +178,38 @@ class Executor:
     @property
     def processes_replaced(self) -> int:
         return 0 if self._processes is None else self._processes.replaced
+
+    # -- transactional tasks (PostgreSQL) ---------------------------------------------------------
+
+    def _run_transactional(self, prepared: Prepared) -> Outcome:
+        """Run a ``transactional=True`` task (in its thread) inside the backend transaction that
+        also marks it DONE, guarded by its lease token: its writes and its completion commit or
+        roll back together. Its exceptions propagate (rolled back; the task is failed as usual).
+        """
+        run = getattr(self.backend, "run_transactional", None)
+        if run is None:
+            return Outcome(ok=False, retryable=False, error=(
+                "ConfigurationError: transactional=True tasks need the PostgreSQL backend; this "
+                f"worker's backend is {getattr(self.backend, 'url', None)!r}"
+            ))
+        unencodable: list[Outcome] = []
+
+        def body(connection: Any) -> bytes | None:
+            set_current_task(replace(prepared.context, connection=connection))
+            outcome = self._encode(prepared.task.func(*prepared.args, **prepared.kwargs))
+            if not outcome.ok:  # the result cannot be stored: roll the task's writes back
+                unencodable.append(outcome)
+                raise SerializationError(outcome.error or "result cannot be encoded")
+            return outcome.result
+
+        try:
+            committed = run(prepared.claimed, body)
+        except SerializationError:
+            if unencodable:
+                return unencodable[0]
+            raise
+        if committed:
+            return Outcome(ok=True, settled=True)
+        log.warning("lease lost for transactional task %s: rolled back; another worker owns it",
+                    prepared.claimed.id)
+        return Outcome(ok=False, error="LeaseLost", settled=True)

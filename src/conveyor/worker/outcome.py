@@ -22,6 +22,9 @@ class Outcome:
     dead_reason: DeadReason | None = None
     """Set when the task must go to the DLQ whatever its retry budget (malformed, unknown)."""
     worker_lost: bool = False
+    settled: bool = False
+    """The backend already recorded how this attempt ended (a transactional task's own
+    transaction marked it DONE, or found its lease lost): there is nothing to acknowledge."""
 
 
 def succeeded(result: bytes | None) -> Outcome:

@@ -167,7 +167,7 @@ class Worker:
         backend = self.app.backend
         started_at = await backend.aexecute(Now())
         self._executor = Executor(self.app.tasks, self.id, self.concurrency, self._pool,
-                                  self.app.max_payload_bytes)
+                                  self.app.max_payload_bytes, backend=backend)
         self._finisher = Finisher(backend, self._settled)
         keeper = None
         if self.heartbeat == "process" and can_run_apart(self.app.url, self.app.backend_options):
@@ -322,6 +322,10 @@ class Worker:
         if claimed.id in self._abandoned:
             return
         self._lost.discard(claimed.id)
+        if outcome.settled:  # transactional (PostgreSQL): its own transaction recorded the end
+            self._settled(1)
+            self.processed += 1
+            return
         task = self.app.tasks.get(claimed.name)
         retry = task.retry if task is not None else NO_RETRY
         self._finisher.add(transition(claimed, outcome, retry, self.app.max_worker_lost))

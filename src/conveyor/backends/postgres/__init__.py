@@ -1,0 +1,1 @@
+"""The PostgreSQL backend: ``postgresql://`` URLs over psycopg 3 (the ``postgres`` extra)."""

@@ -1,0 +1,400 @@
+"""PostgreSQL: ``FOR UPDATE SKIP LOCKED`` claims, LISTEN/NOTIFY wake-ups, transactional enqueue
+and transactional completion.
+
+Connections: a psycopg ``ConnectionPool`` for sync callers and an ``AsyncConnectionPool`` for
+each event loop that uses the backend (a pool's tasks live on the loop that opened it; the pool
+is closed when ``asyncio.run`` finalizes that loop). Both run the same plans (``plans.py``)
+through two thin runners (``runners.py``). Everything opens lazily on first use, and a forked
+child drops what it inherited without closing it (those sockets are the parent's) and opens its
+own.
+
+Time: every statement reads the server's ``clock_timestamp()``, never the worker's clock, so a
+worker with a skewed clock can neither steal nor lose a lease. ``clock=`` (tests only) passes a
+reading of its own instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+import time
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import conninfo as pg_conninfo
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
+
+from conveyor.backends import base
+from conveyor.backends.postgres import plans, schema
+from conveyor.backends.postgres.listener import Listener, Mark
+from conveyor.backends.postgres.runners import CHANGE_MARK_SQL, run_async, run_sync
+from conveyor.errors import BackendUnavailable, ConfigurationError
+
+T = TypeVar("T")
+CHANGE_POLL_SECONDS = 0.005
+
+
+@dataclass
+class _LoopPool:
+    """The async pool of one event loop, and the generator that closes it at loop shutdown."""
+
+    loop: asyncio.AbstractEventLoop
+    ready: asyncio.Future[AsyncConnectionPool]
+    keeper: AsyncGenerator[None, None] | None = None
+
+
+class PostgresBackend:
+    """A :class:`~conveyor.backends.base.Backend` on one PostgreSQL database (and schema).
+
+    ``migrate``: apply pending migrations on first use (default), or only check that none is
+    pending. ``pool_min_size`` / ``pool_max_size`` size each pool; transactional tasks hold a
+    sync connection each while they run, so ``pool_max_size`` should be at least the worker's
+    concurrency when it runs them.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Callable[[], float] | None = None,
+        migrate: bool = True,
+        pool_min_size: int = 1,
+        pool_max_size: int = 10,
+        connect_timeout_seconds: float = 10.0,
+    ) -> None:
+        try:
+            params = pg_conninfo.conninfo_to_dict(url)
+        except psycopg.ProgrammingError as exc:
+            raise ConfigurationError(f"invalid PostgreSQL URL: {exc}") from None
+        if pool_min_size < 0 or pool_max_size < max(1, pool_min_size):
+            raise ConfigurationError("need 0 <= pool_min_size <= pool_max_size, and a max >= 1")
+        self.url = url
+        self.clock = clock
+        self._where = f"{params.get('host', 'localhost')}:{params.get('port', 5432)}/" \
+                      f"{params.get('dbname', '')}"
+        self._migrate = migrate
+        self._min_size = pool_min_size
+        self._max_size = pool_max_size
+        self._timeout = connect_timeout_seconds
+        self._lock = threading.RLock()
+        self._pid = os.getpid()
+        self._schema_ready = False
+        self._pool: ConnectionPool | None = None
+        self._loop_pools: dict[asyncio.AbstractEventLoop, _LoopPool] = {}
+        self._listener: Listener | None = None
+        self._seen_at_claim: tuple[Listener, Mark] | None = None
+        self._local_commits = 0
+
+    # -- runners ---------------------------------------------------------------------------------
+
+    def execute(self, op: base.Transition[T]) -> T:
+        spec = self._spec(op)
+        if isinstance(op, base.Claim):
+            self._before_claim()
+        plan: plans.Plan[T] = spec.plan(op, self._now())
+        with self._unavailable(), self._sync_pool().connection() as conn:
+            result = run_sync(conn, plan, transaction=spec.transaction, durable=spec.durable)
+        self._local_commits += spec.writes
+        return result
+
+    async def aexecute(self, op: base.Transition[T]) -> T:
+        spec = self._spec(op)
+        if isinstance(op, base.Claim):
+            self._before_claim()
+        pool = await self._async_pool()
+        plan: plans.Plan[T] = spec.plan(op, self._now())
+        with self._unavailable():
+            async with pool.connection() as conn:
+                result = await run_async(conn, plan, transaction=spec.transaction,
+                                         durable=spec.durable)
+        self._local_commits += spec.writes
+        return result
+
+    def execute_on(self, connection: Any, op: base.Transition[T]) -> T:
+        """Run ``op`` on the caller's psycopg connection, inside whatever transaction it has open
+        (transactional enqueue): nothing is committed here, so the caller's rollback undoes it
+        and its commit makes it durable, under the caller's ``synchronous_commit``."""
+        if not isinstance(connection, psycopg.Connection):
+            raise ConfigurationError(
+                f"connection= must be a psycopg 3 Connection, got {type(connection).__name__}"
+                + (" (use aenqueue for an AsyncConnection)"
+                   if isinstance(connection, psycopg.AsyncConnection) else "")
+            )
+        self._ensure_schema()
+        plan: plans.Plan[T] = self._spec(op).plan(op, self._now())
+        return run_sync(connection, plan, transaction=False, durable=False)
+
+    async def aexecute_on(self, connection: Any, op: base.Transition[T]) -> T:
+        """:meth:`execute_on` for a psycopg ``AsyncConnection``."""
+        if not isinstance(connection, psycopg.AsyncConnection):
+            raise ConfigurationError(
+                f"connection= must be a psycopg 3 AsyncConnection in async code, got "
+                f"{type(connection).__name__}"
+            )
+        if not self._schema_ready:
+            await asyncio.to_thread(self._ensure_schema)
+        plan: plans.Plan[T] = self._spec(op).plan(op, self._now())
+        return await run_async(connection, plan, transaction=False, durable=False)
+
+    def run_transactional(
+        self, claimed: base.ClaimedTask, body: Callable[[psycopg.Connection[Any]], bytes | None]
+    ) -> bool:
+        """Transactional completion: run ``body(connection)`` in a transaction that also marks
+        the task DONE, guarded by its lease token, then commit both at once.
+
+        Returns False, having rolled everything back, when the lease was lost (another worker
+        owns the task now, and will run it in a transaction of its own). An exception from
+        ``body`` rolls back and propagates (the worker then fails the task as usual). Blocking:
+        the worker calls it in a thread.
+        """
+        with self._sync_pool().connection() as conn:
+            try:
+                with conn.transaction():
+                    result = body(conn)
+                    op = base.Complete(
+                        [base.Completion(claimed.id, claimed.lease_token, result, claimed.queue)]
+                    )
+                    if run_sync(conn, plans.complete(op, self._now()), transaction=False,
+                                durable=False):
+                        raise _Rollback
+            except _Rollback:
+                return False
+        self._local_commits += 1
+        return True
+
+    # -- wake-ups --------------------------------------------------------------------------------
+
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        listener = self._ensure_listener()
+        seen = self._seen_at_claim
+        since = seen[1] if seen is not None and seen[0] is listener else listener.mark()
+        await listener.wait(since, queues, timeout)
+
+    def wait_for_change(self, timeout: float) -> None:
+        """Polls the cluster's next transaction id (moves on any committed write) and this
+        backend's own commits; may wake for a write elsewhere in the cluster."""
+        deadline = time.monotonic() + timeout
+        start = self._change_mark()
+        while (remaining := deadline - time.monotonic()) > 0:
+            time.sleep(min(CHANGE_POLL_SECONDS, remaining))
+            if self._change_mark() != start:
+                return
+
+    # -- schema ----------------------------------------------------------------------------------
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations now; returns the versions applied (``conveyor migrate``)."""
+        with self._unavailable(), self._connect() as conn:
+            applied = schema.migrate(conn)
+        self._schema_ready = True
+        return applied
+
+    def pending_migrations(self) -> list[int]:
+        with self._unavailable(), self._connect() as conn:
+            return schema.pending(conn)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._forget_inherited()
+                return
+            pool, self._pool = self._pool, None
+            loop_pools, self._loop_pools = self._loop_pools, {}
+            listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.stop()
+        if pool is not None:
+            pool.close()
+        for entry in loop_pools.values():
+            _close_on_its_loop(entry)
+
+    async def aclose(self) -> None:
+        """Close, awaiting the pool of the running loop (others are closed as :meth:`close`)."""
+        entry = self._loop_pools.pop(asyncio.get_running_loop(), None)
+        if entry is not None and entry.ready.done() and not entry.ready.exception():
+            await entry.ready.result().close()
+        self.close()
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _spec(self, op: base.Transition[Any]) -> plans.Spec:
+        spec = plans.SPECS.get(type(op))
+        if spec is None:
+            raise NotImplementedError(f"{type(op).__name__} is not supported by PostgresBackend")
+        return spec
+
+    def _now(self) -> float | None:
+        return None if self.clock is None else self.clock()
+
+    @contextlib.contextmanager
+    def _unavailable(self) -> Iterator[None]:
+        """Connection failures become BackendUnavailable; SQL errors stay what they are."""
+        try:
+            yield
+        except PoolTimeout as exc:
+            raise BackendUnavailable(f"PostgreSQL at {self._where}: {exc}") from exc
+        except psycopg.OperationalError as exc:
+            if type(exc) is not psycopg.OperationalError:
+                raise
+            raise BackendUnavailable(f"PostgreSQL at {self._where}: {exc}") from exc
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.url, autocommit=True,
+                               connect_timeout=max(1, round(self._timeout)))
+
+    def _check_fork(self) -> None:
+        if self._pid != os.getpid():
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._forget_inherited()
+
+    def _forget_inherited(self) -> None:
+        """After fork: the parent's pools, threads and sockets are not ours. Dropped, never
+        closed (closing would end the parent's sessions); psycopg does not close a connection
+        it collects in another process."""
+        self._pool = None
+        self._loop_pools = {}
+        self._listener = None
+        self._seen_at_claim = None
+        self._lock = threading.RLock()
+        self._pid = os.getpid()
+
+    def _ensure_schema(self, conn: psycopg.Connection[Any] | None = None) -> None:
+        """Once per backend: migrate (or check) on ``conn``, or on a connection of its own."""
+        if self._schema_ready:
+            return
+        with self._lock:
+            if self._schema_ready:
+                return
+            with self._unavailable(), contextlib.ExitStack() as stack:
+                if conn is None:
+                    conn = stack.enter_context(self._connect())
+                if self._migrate:
+                    schema.migrate(conn)
+                else:
+                    schema.check(conn)
+            self._schema_ready = True
+
+    def _sync_pool(self) -> ConnectionPool:
+        self._check_fork()
+        pool = self._pool
+        if pool is not None:
+            return pool
+        with self._lock:
+            if self._pool is None:
+                pool = ConnectionPool(
+                    self.url, min_size=self._min_size, max_size=self._max_size, open=False,
+                    kwargs={"autocommit": True}, name="conveyor", timeout=self._timeout,
+                )
+                with self._unavailable():
+                    try:
+                        pool.open(wait=True, timeout=self._timeout)
+                        with pool.connection() as conn:
+                            self._ensure_schema(conn)
+                    except BaseException:
+                        pool.close()
+                        raise
+                self._pool = pool
+            return self._pool
+
+    async def _async_pool(self) -> AsyncConnectionPool:
+        """The pool of the running loop, opened by its first caller (the others await it)."""
+        self._check_fork()
+        loop = asyncio.get_running_loop()
+        entry = self._loop_pools.get(loop)
+        if entry is not None:
+            if entry.ready.done():
+                return entry.ready.result()
+            return await asyncio.shield(entry.ready)
+        for other in [lp for lp in self._loop_pools.values() if lp.loop.is_closed()]:
+            del self._loop_pools[other.loop]  # its loop closed it at shutdown, or it leaks to GC
+        entry = self._loop_pools[loop] = _LoopPool(loop, loop.create_future())
+        try:
+            if not self._schema_ready:
+                await asyncio.to_thread(self._ensure_schema)
+            pool = AsyncConnectionPool(
+                self.url, min_size=self._min_size, max_size=self._max_size, open=False,
+                kwargs={"autocommit": True}, name="conveyor-async", timeout=self._timeout,
+            )
+            with self._unavailable():
+                try:
+                    await pool.open(wait=True, timeout=self._timeout)
+                except BaseException:
+                    await pool.close()
+                    raise
+        except BaseException as exc:
+            self._loop_pools.pop(loop, None)
+            entry.ready.set_exception(exc)
+            entry.ready.exception()  # retrieved: only the awaiting callers need to see it
+            raise
+        entry.keeper = _closed_at_loop_shutdown(pool)
+        await entry.keeper.__anext__()
+        entry.ready.set_result(pool)
+        return pool
+
+    def _ensure_listener(self) -> Listener:
+        """Connected synchronously the first time, so its LISTEN is in effect before the caller
+        claims or waits (a few milliseconds, once per process)."""
+        self._check_fork()
+        listener = self._listener
+        if listener is not None and listener.alive:
+            return listener
+        with self._lock:
+            if self._listener is None or not self._listener.alive:
+                listener = Listener(self.url, plans.NOTIFY_CHANNEL)
+                with self._unavailable():
+                    listener.start()
+                self._listener = listener
+            return self._listener
+
+    def _before_claim(self) -> None:
+        """What arrives after this instant wakes the next :meth:`wait_for_work`."""
+        listener = self._ensure_listener()
+        self._seen_at_claim = (listener, listener.mark())
+
+    def _change_mark(self) -> tuple[int, str]:
+        with self._unavailable(), self._sync_pool().connection() as conn:
+            row = conn.execute(CHANGE_MARK_SQL).fetchone()
+        return self._local_commits, str(row[0] if row else "")
+
+
+class _Rollback(Exception):
+    """Raised inside a transactional task's transaction to roll it back (lease lost)."""
+
+
+async def _closed_at_loop_shutdown(pool: AsyncConnectionPool) -> AsyncGenerator[None, None]:
+    """An async generator that the loop finalizes in ``shutdown_asyncgens()`` (``asyncio.run``
+    does so): the last moment at which the pool's own loop can still close it."""
+    try:
+        yield
+    finally:
+        await pool.close()
+
+
+def _close_on_its_loop(entry: _LoopPool) -> None:
+    """Close a loop's pool from sync code, as far as that loop's state allows."""
+    loop = entry.loop
+    if loop.is_closed() or not entry.ready.done() or entry.ready.exception() is not None:
+        return
+    pool = entry.ready.result()
+    if loop.is_running():
+        with contextlib.suppress(RuntimeError):
+            if _running_loop() is loop:
+                loop.create_task(pool.close())
+            else:
+                asyncio.run_coroutine_threadsafe(pool.close(), loop)
+        return
+    loop.run_until_complete(pool.close())
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

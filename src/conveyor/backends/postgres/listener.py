@@ -1,0 +1,148 @@
+"""LISTEN/NOTIFY wake-ups: one dedicated connection per backend and process, in a thread.
+
+Every transition that makes work (enqueue, a retry, release, recovery, requeue) runs
+``pg_notify('conveyor_work', queue)`` inside its transaction, so the notification is sent at
+commit and only then. This listener counts notifications per queue; a waiter compares the counts
+with those it saw when the worker last claimed, so work committed between a claim that found
+nothing and the wait that follows is never missed (the listener is LISTENing before that claim
+runs, and stays connected across waits).
+
+A thread, not a coroutine: the counts are the same for every event loop of the process (tests
+and scripts run several ``asyncio.run`` in turn), and the thread serves sync code too. Waiters on
+an event loop are woken with ``call_soon_threadsafe``. If the connection drops, the thread
+reconnects with a backoff and bumps ``generation``, which wakes every waiter: notifications sent
+while it was away are lost, so callers must look for themselves (the worker claims again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+
+log = logging.getLogger("conveyor.postgres")
+
+Mark = tuple[int, dict[str, int]]
+"""(generation, notifications per queue): what a waiter compares."""
+
+
+class Listener:
+    def __init__(self, conninfo: str, channel: str) -> None:
+        self._conninfo = conninfo
+        self._channel = channel
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+        self._generation = 0
+        self._wakers: set[Callable[[], None]] = set()
+        self._stopped = threading.Event()
+        self._connection: psycopg.Connection[Any] | None = None
+        self._thread: threading.Thread | None = None
+        self.notifications = 0
+
+    def start(self) -> None:
+        """Connect and LISTEN in the calling thread, so the LISTEN is in effect when this
+        returns; then hand the connection to a daemon thread."""
+        self._connection = self._listen()
+        self._thread = threading.Thread(target=self._serve, name="conveyor-listen", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """The thread notices within a fraction of a second and closes its connection."""
+        self._stopped.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stopped.is_set()
+
+    def mark(self) -> Mark:
+        with self._lock:
+            return self._generation, dict(self._counts)
+
+    def changed(self, since: Mark, queues: Sequence[str] | None) -> bool:
+        """Any notification for ``queues`` (None: any queue), or a reconnect, since ``since``."""
+        generation, counts = since
+        with self._lock:
+            if self._generation != generation:
+                return True
+            names = self._counts.keys() if queues is None else queues
+            return any(self._counts.get(q, 0) != counts.get(q, 0) for q in names)
+
+    async def wait(self, since: Mark, queues: Sequence[str] | None, timeout: float) -> None:
+        """Return once :meth:`changed` is true, or after ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        event = asyncio.Event()
+
+        def wake() -> None:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits on it any more
+                loop.call_soon_threadsafe(event.set)
+
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self._wakers.add(wake)
+        try:
+            while not self.changed(since, queues):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                try:
+                    await asyncio.wait_for(event.wait(), remaining)
+                except TimeoutError:
+                    return
+                event.clear()
+        finally:
+            with self._lock:
+                self._wakers.discard(wake)
+
+    # -- the thread ------------------------------------------------------------------------------
+
+    def _listen(self) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(self._conninfo, autocommit=True)
+        conn.execute(f"LISTEN {self._channel}")
+        return conn
+
+    def _serve(self) -> None:
+        delay = 0.05
+        while not self._stopped.is_set():
+            conn = self._connection
+            try:
+                if conn is None or conn.closed:
+                    conn = self._connection = self._listen()
+                    self._bump(generation=True)
+                    delay = 0.05
+                for notify in conn.notifies(timeout=0.2):
+                    self._count(notify.payload)
+            except psycopg.Error as exc:
+                if self._stopped.is_set():
+                    break
+                log.warning("LISTEN connection lost, reconnecting in %.2fs: %s", delay, exc)
+                self._close()
+                self._stopped.wait(delay)
+                delay = min(delay * 2, 5.0)
+        self._close()
+
+    def _count(self, queue: str) -> None:
+        with self._lock:
+            self._counts[queue] = self._counts.get(queue, 0) + 1
+            self.notifications += 1
+            wakers = list(self._wakers)
+        for wake in wakers:
+            wake()
+
+    def _bump(self, generation: bool) -> None:
+        with self._lock:
+            self._generation += int(generation)
+            wakers = list(self._wakers)
+        for wake in wakers:
+            wake()
+
+    def _close(self) -> None:
+        conn, self._connection = self._connection, None
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()

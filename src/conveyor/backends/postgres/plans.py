@@ -1,0 +1,305 @@
+"""Every transition described once, as data: which statements, with which parameters, and how
+to read their replies. The sync and the async runner (``runners.py``) drive the same plans, so
+no transition is written twice.
+
+A plan is a generator: it yields a :class:`Statement`, receives its :class:`Reply`, and returns
+the transition's result. Most transitions are one statement over a whole batch (arrays unnested
+in SQL), so a batch costs one round trip; a few need several steps (a claim promotes, then leases
+queue by queue, each step depending on what the previous one took) and run in one transaction.
+
+``now`` is None in production, and the SQL reads the server's clock; a test clock passes its
+reading instead (``coalesce(%(now)s, clock_timestamp())`` in every statement).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias, TypeVar
+
+from conveyor.backends import base
+from conveyor.backends.queryfiles import load_queries
+
+T = TypeVar("T")
+QUERIES = {
+    name: text.encode() for name, text in load_queries("conveyor.backends.postgres").items()
+}
+INLINE = {"now": b"SELECT extract(epoch FROM clock_timestamp())::float8"}
+"""Statements that belong to no transition's file (``Now`` is answered in Python by SQLite)."""
+_SQL = {**QUERIES, **INLINE}
+PROMOTE_LIMIT = 10_000
+"""Due tasks promoted per claim: a backlog of due tasks after downtime is promoted over several
+claims instead of in one long transaction."""
+PRUNE_LIMIT = 10_000
+NOTIFY_CHANNEL = "conveyor_work"
+"""The channel every transition that makes work notifies, with the queue name as payload."""
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    query: str
+    """The name of a file in ``queries/`` (or of an ``INLINE`` statement)."""
+    params: dict[str, Any]
+
+    @property
+    def sql(self) -> bytes:
+        return _SQL[self.query]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    rows: list[tuple[Any, ...]]
+    rowcount: int
+
+
+Plan: TypeAlias = Generator[Statement, Reply, T]
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """How a transition runs: its plan, and what the runner wraps around it."""
+
+    plan: Callable[[Any, float | None], Plan[Any]]
+    transaction: bool = False
+    """Several statements that must commit together (one statement is atomic on its own and
+    runs in autocommit: one round trip)."""
+    durable: bool = False
+    """Commit with ``synchronous_commit = on`` whatever the session's setting (enqueue)."""
+    writes: bool = True
+
+
+# -- tasks ----------------------------------------------------------------------------------------
+
+
+def enqueue(op: base.Enqueue, now: float | None) -> Plan[list[base.EnqueueOutcome]]:
+    tasks = list(op.tasks)
+    if not tasks:
+        return []
+    reply = yield Statement("enqueue", {
+        "now": now,
+        "ids": [t.id for t in tasks],
+        "names": [t.name for t in tasks],
+        "queues": [t.queue for t in tasks],
+        "payloads": [t.payload for t in tasks],
+        "priorities": [t.priority for t in tasks],
+        "max_retries": [t.max_retries for t in tasks],
+        "delays": [float(t.delay_seconds) for t in tasks],
+        "etas": [None if t.eta is None else float(t.eta) for t in tasks],
+        "keys": [t.idempotency_key for t in tasks],
+        "timeouts": [None if t.timeout_seconds is None else float(t.timeout_seconds)
+                     for t in tasks],
+        "ttls": [float(t.result_ttl_seconds) for t in tasks],
+    })
+    created = {row[0] for row in reply.rows}
+    keys = [t.idempotency_key for t in tasks if t.id not in created]
+    existing: dict[str, str] = {}
+    if keys:
+        found = yield Statement("enqueue_existing", {"keys": keys})
+        existing = {key: task_id for key, task_id in found.rows}
+    return [
+        base.EnqueueOutcome(t.id, created=True) if t.id in created
+        else base.EnqueueOutcome(existing[t.idempotency_key or ""], created=False)
+        for t in tasks
+    ]
+
+
+def claim(op: base.Claim, now: float | None) -> Plan[list[base.ClaimedTask]]:
+    """Promote what is due, take the oldest-first share, then fill up by priority; queues in the
+    order given (the worker rotates it)."""
+    queues = list(op.queues)
+    yield Statement("claim_promote_due", {"now": now, "queues": queues, "limit": PROMOTE_LIMIT})
+    claimed: list[base.ClaimedTask] = []
+    for query, wanted in (("claim_oldest", min(op.oldest_first, op.limit)), ("claim", None)):
+        goal = op.limit if wanted is None else len(claimed) + wanted
+        for queue in queues:
+            if len(claimed) >= goal:
+                break
+            reply = yield Statement(query, {
+                "now": now, "queue": queue, "limit": goal - len(claimed),
+                "worker_id": op.worker_id, "lease_seconds": float(op.lease_seconds),
+            })
+            claimed.extend(base.ClaimedTask(*row) for row in reply.rows)
+    claimed.sort(key=lambda task: -task.priority)
+    return claimed
+
+
+def _lost(given: Sequence[str], reply: Reply) -> list[str]:
+    """Lease-guarded statements return the ids they changed; the others were lost."""
+    changed = {row[0] for row in reply.rows}
+    return [task_id for task_id in given if task_id not in changed]
+
+
+def complete(op: base.Complete, now: float | None) -> Plan[list[str]]:
+    rows = list(op.completions)
+    if not rows:
+        return []
+    reply = yield Statement("complete", {
+        "now": now, "ids": [c.id for c in rows], "lease_tokens": [c.lease_token for c in rows],
+        "results": [c.result for c in rows],
+    })
+    return _lost([c.id for c in rows], reply)
+
+
+def fail(op: base.Fail, now: float | None) -> Plan[list[str]]:
+    rows = list(op.failures)
+    if not rows:
+        return []
+    reply = yield Statement("fail", {
+        "now": now, "ids": [f.id for f in rows], "lease_tokens": [f.lease_token for f in rows],
+        "errors": [f.error for f in rows],
+        "retry_ins": [None if f.retry_in_seconds is None else float(f.retry_in_seconds)
+                      for f in rows],
+        "dead_reasons": [f.dead_reason for f in rows],
+        "worker_losts": [int(f.worker_lost) for f in rows],
+    })
+    return _lost([f.id for f in rows], reply)
+
+
+def extend(op: base.Extend, now: float | None) -> Plan[list[str]]:
+    rows = list(op.leases)
+    if not rows:
+        return []
+    reply = yield Statement("extend", {
+        "now": now, "ids": [lease.id for lease in rows],
+        "lease_tokens": [lease.lease_token for lease in rows],
+        "lease_seconds": float(op.lease_seconds),
+    })
+    return _lost([lease.id for lease in rows], reply)
+
+
+def release(op: base.Release, now: float | None) -> Plan[list[str]]:
+    rows = list(op.leases)
+    if not rows:
+        return []
+    reply = yield Statement("release", {
+        "ids": [lease.id for lease in rows],
+        "lease_tokens": [lease.lease_token for lease in rows],
+    })
+    return _lost([lease.id for lease in rows], reply)
+
+
+def recover_expired(op: base.RecoverExpired, now: float | None) -> Plan[base.Recovered]:
+    reply = yield Statement("recover_expired", {
+        "now": now, "max_worker_lost": op.max_worker_lost, "limit": op.limit,
+    })
+    dead = sum(1 for state, _ in reply.rows if state == "DEAD")
+    return base.Recovered(requeued=len(reply.rows) - dead, dead=dead)
+
+
+def _by_ids(query: str) -> Callable[[Any, float | None], Plan[list[str]]]:
+    """Cancel and Requeue: one statement over the ids, replying with those it moved, in the
+    order they were given."""
+
+    def plan(op: Any, now: float | None) -> Plan[list[str]]:
+        ids = list(op.ids)
+        if not ids:
+            return []
+        reply = yield Statement(query, {"now": now, "ids": ids})
+        moved = {row[0] for row in reply.rows}
+        return [task_id for task_id in ids if task_id in moved]
+
+    return plan
+
+
+def purge(op: base.Purge, now: float | None) -> Plan[int]:
+    reply = yield Statement("purge", {"queue": op.queue, "state": op.state})
+    return reply.rowcount
+
+
+def prune(op: base.Prune, now: float | None) -> Plan[int]:
+    yield Statement("prune_workers", {"now": now, "silence": float(op.worker_silence_seconds)})
+    reply = yield Statement("prune", {"now": now, "limit": PRUNE_LIMIT})
+    return reply.rowcount
+
+
+# -- worker registry ------------------------------------------------------------------------------
+
+
+def register_worker(op: base.RegisterWorker, now: float | None) -> Plan[None]:
+    w = op.worker
+    yield Statement("register_worker", {
+        "id": w.id, "host": w.host, "pid": w.pid, "queues": list(w.queues),
+        "concurrency": w.concurrency, "busy": w.busy, "started_at": float(w.started_at),
+        "now": now,
+    })
+    return None
+
+
+def unregister_worker(op: base.UnregisterWorker, now: float | None) -> Plan[None]:
+    yield Statement("unregister_worker", {"id": op.worker_id})
+    return None
+
+
+# -- reads ----------------------------------------------------------------------------------------
+
+
+def get_tasks(op: base.GetTasks, now: float | None) -> Plan[list[base.TaskRow]]:
+    ids = list(op.ids)
+    if not ids:
+        return []
+    reply = yield Statement("get_tasks", {"ids": ids})
+    return [base.TaskRow(*row) for row in reply.rows]
+
+
+def list_tasks(op: base.ListTasks, now: float | None) -> Plan[list[base.TaskRow]]:
+    reply = yield Statement("list_tasks", {
+        "queue": op.queue, "state": op.state, "limit": op.limit, "offset": op.offset,
+    })
+    return [base.TaskRow(*row) for row in reply.rows]
+
+
+def queue_stats_read(op: base.QueueStatsRead, now: float | None) -> Plan[list[base.QueueCounts]]:
+    reply = yield Statement("queue_stats_read", {})
+    by_queue: dict[str, base.QueueCounts] = {}
+    for queue, state, count, oldest in reply.rows:
+        entry = by_queue.setdefault(queue, base.QueueCounts(queue, {}, None))
+        entry.counts[state] = count
+        if oldest is not None:
+            by_queue[queue] = base.QueueCounts(queue, entry.counts, oldest)
+    return sorted(by_queue.values(), key=lambda q: q.queue)
+
+
+def list_workers(op: base.ListWorkers, now: float | None) -> Plan[list[base.WorkerRow]]:
+    reply = yield Statement("list_workers", {})
+    return [
+        base.WorkerRow(wid, host, pid, tuple(queues), concurrency, busy, started, seen)
+        for wid, host, pid, queues, concurrency, busy, started, seen in reply.rows
+    ]
+
+
+def next_due_at(op: base.NextDueAt, now: float | None) -> Plan[float | None]:
+    queues = list(op.queues)
+    if not queues:
+        return None
+    reply = yield Statement("next_due_at", {"queues": queues})
+    return reply.rows[0][0] if reply.rows else None
+
+
+def now(op: base.Now, now: float | None) -> Plan[float]:
+    if now is not None:
+        return now
+    reply = yield Statement("now", {})
+    return float(reply.rows[0][0])
+
+
+SPECS: dict[type[Any], Spec] = {
+    base.Enqueue: Spec(enqueue, transaction=True, durable=True),
+    base.Claim: Spec(claim, transaction=True),
+    base.Complete: Spec(complete),
+    base.Fail: Spec(fail),
+    base.Extend: Spec(extend),
+    base.Release: Spec(release),
+    base.RecoverExpired: Spec(recover_expired),
+    base.Cancel: Spec(_by_ids("cancel")),
+    base.Requeue: Spec(_by_ids("requeue")),
+    base.Purge: Spec(purge),
+    base.Prune: Spec(prune, transaction=True),
+    base.RegisterWorker: Spec(register_worker),
+    base.UnregisterWorker: Spec(unregister_worker),
+    base.GetTasks: Spec(get_tasks, writes=False),
+    base.ListTasks: Spec(list_tasks, writes=False),
+    base.QueueStatsRead: Spec(queue_stats_read, writes=False),
+    base.ListWorkers: Spec(list_workers, writes=False),
+    base.NextDueAt: Spec(next_due_at, writes=False),
+    base.Now: Spec(now, writes=False),
+}

@@ -1,0 +1,32 @@
+-- Claim, step 2: lease the most urgent PENDING tasks of one queue (priority, then FIFO).
+-- FOR UPDATE SKIP LOCKED: concurrent claimers take disjoint rows without waiting for each other.
+-- The lease deadline comes from the backend clock; the token fences every later transition.
+WITH clock AS (
+    SELECT coalesce(%(now)s::float8, extract(epoch FROM clock_timestamp())::float8) AS now
+),
+picked AS (
+    SELECT seq FROM conveyor_tasks
+    WHERE state = 'PENDING' AND queue = %(queue)s
+    ORDER BY priority DESC, seq
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+),
+leased AS (
+    UPDATE conveyor_tasks AS t
+    SET state = 'RUNNING',
+        attempts = t.attempts + 1,
+        worker_id = %(worker_id)s,
+        lease_token = replace(gen_random_uuid()::text, '-', ''),
+        lease_expires_at = clock.now + %(lease_seconds)s::float8,
+        started_at = clock.now
+    FROM picked, clock
+    WHERE t.seq = picked.seq
+    RETURNING t.seq, t.id, t.name, t.queue, t.payload, t.priority, t.attempts, t.max_retries,
+              t.worker_lost, t.lease_token, t.lease_expires_at, t.created_at, t.scheduled_at,
+              t.idempotency_key, t.timeout_seconds, t.result_ttl_seconds
+)
+SELECT id, name, queue, payload, priority, attempts, max_retries, worker_lost, lease_token,
+       lease_expires_at, created_at, scheduled_at, idempotency_key, timeout_seconds,
+       result_ttl_seconds
+FROM leased
+ORDER BY priority DESC, seq

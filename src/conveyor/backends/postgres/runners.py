@@ -1,0 +1,87 @@
+"""The two thin runners: drive a plan (``plans.py``) on a psycopg connection, sync or async.
+
+They are the only code that differs between the two worlds, and they know nothing about any
+transition. A transaction of several statements runs in pipeline mode: BEGIN (and the durable
+``SET LOCAL``) travel with the first statement, COMMIT with the last sync, so a transaction
+costs one round trip per dependent step plus one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.rows import tuple_row
+
+from conveyor.backends.postgres.plans import Plan, Reply
+
+T = TypeVar("T")
+
+DURABLE_SQL = "SET LOCAL synchronous_commit = on"
+"""Enqueue returns only once its commit is flushed, whatever the session or role's setting."""
+CHANGE_MARK_SQL = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text"
+"""The next transaction id of the cluster: it moves whenever anyone commits a write, so a
+waiter polls it (a read of shared memory) instead of the tables."""
+
+
+def run_sync(
+    conn: psycopg.Connection[Any], plan: Plan[T], *, transaction: bool, durable: bool
+) -> T:
+    """Run ``plan`` on ``conn``: in a transaction of its own when asked, else on whatever the
+    connection is in (autocommit for the pool's; the caller's open transaction for
+    ``execute_on``)."""
+    if not transaction:
+        return _drive_sync(conn, plan)
+    with conn.pipeline() as pipeline, conn.transaction():
+        if durable:
+            conn.execute(DURABLE_SQL)
+        return _drive_sync(conn, plan, pipeline)
+
+
+def _drive_sync(
+    conn: psycopg.Connection[Any], plan: Plan[T], pipeline: psycopg.Pipeline | None = None
+) -> T:
+    cursor = conn.cursor(row_factory=tuple_row)
+    try:
+        statement = next(plan)
+        while True:
+            cursor.execute(statement.sql, statement.params)
+            if pipeline is not None:
+                pipeline.sync()  # the next step depends on this reply: fetch it now
+            rows = cursor.fetchall() if cursor.description is not None else []
+            statement = plan.send(Reply(rows, cursor.rowcount))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    finally:
+        cursor.close()
+
+
+async def run_async(
+    conn: psycopg.AsyncConnection[Any], plan: Plan[T], *, transaction: bool, durable: bool
+) -> T:
+    """The same as :func:`run_sync`, awaiting each round trip."""
+    if not transaction:
+        return await _drive_async(conn, plan)
+    async with conn.pipeline() as pipeline, conn.transaction():
+        if durable:
+            await conn.execute(DURABLE_SQL)
+        return await _drive_async(conn, plan, pipeline)
+
+
+async def _drive_async(
+    conn: psycopg.AsyncConnection[Any], plan: Plan[T],
+    pipeline: psycopg.AsyncPipeline | None = None,
+) -> T:
+    cursor = conn.cursor(row_factory=tuple_row)
+    try:
+        statement = next(plan)
+        while True:
+            await cursor.execute(statement.sql, statement.params)
+            if pipeline is not None:
+                await pipeline.sync()
+            rows = await cursor.fetchall() if cursor.description is not None else []
+            statement = plan.send(Reply(rows, cursor.rowcount))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    finally:
+        await cursor.close()

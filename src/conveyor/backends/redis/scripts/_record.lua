@@ -1,0 +1,80 @@
+-- Shared prelude, prepended to every script by the loader (scripts.py). It only defines
+-- functions and constants: it touches no key and builds no key name.
+--
+-- A task record is a msgpack array (cmsgpack), `false` where a field is empty:
+--   1 name  2 payload  3 priority  4 state  5 attempts  6 max_retries  7 worker_lost
+--   8 created_at  9 scheduled_at  10 started_at  11 completed_at  12 worker_id  13 error
+--   14 result  15 idempotency_key  16 dead_reason  17 timeout_seconds  18 result_ttl_seconds
+--   19 lease_token  20 lease_expires_at  21 sequence (place in the ready order; renewed when
+--   the task becomes ready again)  22 expires_at  23 number (enqueue order, never changes)
+-- Times are epoch seconds (floats). A group is the 9 keys of one queue, in keys.py's order:
+--   +0 tasks  +1 ready  +2 scheduled  +3 retrying  +4 leased  +5 done  +6 cancelled  +7 dead
+--   +8 signal
+local NAME, PAYLOAD, PRIORITY, STATE, ATTEMPTS, MAX_RETRIES, WORKER_LOST = 1, 2, 3, 4, 5, 6, 7
+local CREATED, SCHEDULED, STARTED, COMPLETED, WORKER, ERROR, RESULT = 8, 9, 10, 11, 12, 13, 14
+local KEY, DEAD_REASON, TIMEOUT, RESULT_TTL, TOKEN, LEASE_EXPIRES = 15, 16, 17, 18, 19, 20
+local SEQUENCE, EXPIRES, NUMBER = 21, 22, 23
+local GROUP_SIZE = 9
+local TASKS, READY, SCHEDULED_Z, RETRYING, LEASED, DONE, CANCELLED, DEAD, SIGNAL =
+    0, 1, 2, 3, 4, 5, 6, 7, 8
+local BAND = 281474976710656 -- 2^48: one priority band of the ready score
+local SIGNAL_CAP = 64        -- wake-up tokens kept per queue: enough to wake 64 idle workers
+local INDEX_OF = {PENDING = READY, SCHEDULED = SCHEDULED_Z, FAILED = RETRYING,
+                  RUNNING = LEASED, DONE = DONE, CANCELLED = CANCELLED, DEAD = DEAD}
+
+-- The backend's clock: Redis TIME, unless a test passed a clock override (ARGV[1] ~= '').
+local function clock_now(override)
+    if override ~= '' then return tonumber(override) end
+    local t = redis.call('TIME')
+    return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+-- `base` is the index in KEYS of the first key of the first group.
+local function key_of(base, group, slot) return KEYS[base + (group - 1) * GROUP_SIZE + slot] end
+
+local function load(tasks_key, id)
+    local packed = redis.call('HGET', tasks_key, id)
+    if not packed then return nil end
+    return cmsgpack.unpack(packed)
+end
+
+local function store(tasks_key, id, rec) redis.call('HSET', tasks_key, id, cmsgpack.pack(rec)) end
+
+local function ready_score(rec) return (9 - rec[PRIORITY]) * BAND + rec[SEQUENCE] end
+
+-- Times go back as strings: a Lua number in a reply is truncated to an integer.
+local function num(v) if v == false or v == nil then return false end
+    return string.format('%.17g', v) end
+
+-- Wake-up tokens: one per task that became PENDING, at most SIGNAL_CAP waiting in the list.
+local function signal(base, group, n)
+    local key = key_of(base, group, SIGNAL)
+    local tokens = {}
+    for i = 1, math.min(n, SIGNAL_CAP) do tokens[i] = '1' end
+    redis.call('LPUSH', key, unpack(tokens))
+    redis.call('LTRIM', key, 0, SIGNAL_CAP - 1)
+end
+
+-- The group holding task `id`: `hint` when given (> 0), else the first group that has it.
+local function find_group(base, ngroups, id, hint)
+    if hint > 0 then return hint end
+    for g = 1, ngroups do
+        if redis.call('HEXISTS', key_of(base, g, TASKS), id) == 1 then return g end
+    end
+    return 0
+end
+
+-- A stored task as a reply row (TaskRow's field order, after id and queue; then its number).
+local function row(id, queue, rec)
+    return {id, queue, rec[NAME], rec[PAYLOAD], rec[PRIORITY], rec[STATE], rec[ATTEMPTS],
+            rec[MAX_RETRIES], rec[WORKER_LOST], num(rec[CREATED]), num(rec[SCHEDULED]),
+            num(rec[STARTED]), num(rec[COMPLETED]), rec[WORKER], rec[ERROR], rec[RESULT],
+            rec[KEY], rec[DEAD_REASON], num(rec[TIMEOUT]), rec[NUMBER]}
+end
+
+-- Leaves the index of its current state and enters the index of `state` with `score`.
+local function move(base, group, id, rec, state, score)
+    redis.call('ZREM', key_of(base, group, INDEX_OF[rec[STATE]]), id)
+    rec[STATE] = state
+    redis.call('ZADD', key_of(base, group, INDEX_OF[state]), num(score), id)
+end

@@ -1,0 +1,91 @@
+-- Claim: due SCHEDULED/FAILED tasks become PENDING (in due order), then PENDING -> RUNNING for
+-- up to `limit` tasks: first `oldest_first` of them oldest-ready-first whatever the priority
+-- (the starvation share), the rest by priority then FIFO; queues are served in the given order.
+-- Each lease gets a fresh token and a deadline from the backend's clock. A queue left with no
+-- PENDING task drops its wake-up tokens: nothing is left to wake a worker for.
+--
+-- KEYS[1]  conveyor:sequence           string, the sequence counter
+-- KEYS[2..] one group per queue (conveyor:{q}:tasks ... :signal, see keys.py), in serving order
+-- ARGV[1]  now override, epoch seconds ('' = Redis TIME; tests only)
+-- ARGV[2]  worker id;  ARGV[3] limit;  ARGV[4] lease seconds;  ARGV[5] oldest-first count
+-- ARGV[6]  number of groups G; ARGV[7 .. 6+G] their queue names
+-- ARGV[7+G ..] `limit` fresh lease tokens (random, made by the client)
+-- Returns: a flat array, 15 per leased task: id, queue, name, payload, priority, attempts,
+--   max_retries, worker_lost, lease_token, lease_expires_at, created_at, scheduled_at,
+--   idempotency_key, timeout_seconds, result_ttl_seconds
+local now = clock_now(ARGV[1])
+local worker, limit, lease = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local oldest_first, ngroups = math.min(tonumber(ARGV[5]), limit), tonumber(ARGV[6])
+local next_token = 7 + ngroups
+local PROMOTE_MAX = 1000 -- per index and claim: a huge due backlog moves over several claims
+
+for g = 1, ngroups do
+    local due = {}
+    for _, slot in ipairs({SCHEDULED_Z, RETRYING}) do
+        local found = redis.call('ZRANGEBYSCORE', key_of(2, g, slot), '-inf', num(now),
+                                 'WITHSCORES',
+                                 'LIMIT', 0, PROMOTE_MAX)
+        for i = 1, #found, 2 do due[#due + 1] = {found[i], tonumber(found[i + 1])} end
+    end
+    table.sort(due, function(x, y) return x[2] < y[2] end)
+    for _, entry in ipairs(due) do
+        local id = entry[1]
+        local rec = load(key_of(2, g, TASKS), id)
+        rec[SEQUENCE] = redis.call('INCR', KEYS[1])
+        move(2, g, id, rec, 'PENDING', ready_score(rec))
+        store(key_of(2, g, TASKS), id, rec)
+    end
+end
+
+local reply, taken = {}, 0
+
+local function lease_one(g, id)
+    local rec = load(key_of(2, g, TASKS), id)
+    local token = ARGV[next_token]
+    next_token = next_token + 1
+    rec[ATTEMPTS] = rec[ATTEMPTS] + 1
+    rec[WORKER], rec[TOKEN], rec[STARTED] = worker, token, now
+    rec[LEASE_EXPIRES] = now + lease
+    move(2, g, id, rec, 'RUNNING', now + lease)
+    store(key_of(2, g, TASKS), id, rec)
+    local r = {id, ARGV[6 + g], rec[NAME], rec[PAYLOAD], rec[PRIORITY], rec[ATTEMPTS],
+               rec[MAX_RETRIES], rec[WORKER_LOST], token, num(rec[LEASE_EXPIRES]),
+               num(rec[CREATED]), num(rec[SCHEDULED]), rec[KEY], num(rec[TIMEOUT]),
+               num(rec[RESULT_TTL])}
+    for _, v in ipairs(r) do reply[#reply + 1] = v end
+    taken = taken + 1
+end
+
+-- The oldest ready tasks of one queue: the heads of its ten priority bands, merged by sequence.
+local function oldest(g, n)
+    local found = {}
+    for band = 0, 9 do
+        local low = band * BAND
+        local heads = redis.call('ZRANGEBYSCORE', key_of(2, g, READY), num(low),
+                                 '(' .. num(low + BAND),
+                                 'WITHSCORES', 'LIMIT', 0, n)
+        for i = 1, #heads, 2 do found[#found + 1] = {heads[i], tonumber(heads[i + 1]) - low} end
+    end
+    table.sort(found, function(x, y) return x[2] < y[2] end)
+    local ids = {}
+    for i = 1, math.min(n, #found) do ids[i] = found[i][1] end
+    return ids
+end
+
+local goal = oldest_first
+for g = 1, ngroups do
+    if taken >= goal then break end
+    for _, id in ipairs(oldest(g, goal - taken)) do lease_one(g, id) end
+end
+for g = 1, ngroups do
+    if taken >= limit then break end
+    for _, id in ipairs(redis.call('ZRANGE', key_of(2, g, READY), 0, limit - taken - 1)) do
+        lease_one(g, id)
+    end
+end
+for g = 1, ngroups do
+    if redis.call('EXISTS', key_of(2, g, READY)) == 0 then
+        redis.call('DEL', key_of(2, g, SIGNAL))
+    end
+end
+return reply

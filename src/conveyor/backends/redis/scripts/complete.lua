@@ -1,0 +1,26 @@
+-- Complete: RUNNING -> DONE with its result, only for the holder of the current lease token.
+-- The task is kept (for results and idempotency) until completed_at + result_ttl, then pruned.
+--
+-- KEYS[1..] one group per queue (conveyor:{q}:tasks ... :signal, see keys.py)
+-- ARGV[1]  now override, epoch seconds ('' = Redis TIME; tests only)
+-- then 5 per completion: group (1-based; 0 = look in every group), id, lease token,
+--   has result ('1'/'0'), result bytes
+-- Returns: the ids whose lease was lost (unknown id, not RUNNING, or another token): unchanged
+local now = clock_now(ARGV[1])
+local ngroups = #KEYS / GROUP_SIZE
+local lost = {}
+for a = 2, #ARGV, 5 do
+    local id, token = ARGV[a + 1], ARGV[a + 2]
+    local g = find_group(1, ngroups, id, tonumber(ARGV[a]))
+    local rec = g > 0 and load(key_of(1, g, TASKS), id)
+    if not rec or rec[STATE] ~= 'RUNNING' or rec[TOKEN] ~= token then
+        lost[#lost + 1] = id
+    else
+        rec[RESULT] = ARGV[a + 3] == '1' and ARGV[a + 4] or false
+        rec[COMPLETED], rec[EXPIRES] = now, now + rec[RESULT_TTL]
+        rec[TOKEN], rec[LEASE_EXPIRES] = false, false
+        move(1, g, id, rec, 'DONE', rec[EXPIRES])
+        store(key_of(1, g, TASKS), id, rec)
+    end
+end
+return lost

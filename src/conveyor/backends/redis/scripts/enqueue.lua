@@ -1,0 +1,72 @@
+-- Enqueue: new tasks become PENDING (due now) or SCHEDULED (due later), all or none.
+-- An idempotency key already present (or repeated in this batch) returns the task that holds it
+-- instead of writing a new one. A duplicate task id fails the whole batch before any write.
+-- Each queue gets one wake-up token per new task (capped), so as many idle workers wake; a
+-- delayed task wakes one too, so a worker sleeping until a later due time re-reads it.
+--
+-- KEYS[1]  conveyor:sequence           string, the sequence counter
+-- KEYS[2]  conveyor:idempotency        hash, key -> task id
+-- KEYS[3]  conveyor:queues             set, the queue registry
+-- KEYS[4..] one group per queue (conveyor:{q}:tasks ... :signal, see keys.py)
+-- ARGV[1]  now override, epoch seconds ('' = Redis TIME; tests only)
+-- ARGV[2]  number of groups G; ARGV[3 .. 2+G] their queue names
+-- then 11 per task: group (1-based), id, name, payload, priority, max_retries,
+--   delay seconds, eta epoch seconds ('' = none), idempotency key ('' = none),
+--   timeout seconds ('' = none), result_ttl seconds
+-- Returns: a flat array, per task: id, created (1 = written, 0 = existing task returned)
+-- Errors: 'duplicate task id <id>' (nothing written)
+local now = clock_now(ARGV[1])
+local ngroups = tonumber(ARGV[2])
+local first = 3 + ngroups
+local count = (#ARGV - first + 1) / 11
+local reply, plan, claimed_keys, seen_ids = {}, {}, {}, {}
+
+for i = 0, count - 1 do
+    local a = first + i * 11
+    local group, id, key = tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 8]
+    local existing = false
+    if key ~= '' then
+        existing = claimed_keys[key] or redis.call('HGET', KEYS[2], key)
+    end
+    if existing then
+        reply[#reply + 1] = existing
+        reply[#reply + 1] = 0
+    else
+        if seen_ids[id] or redis.call('HEXISTS', key_of(4, group, TASKS), id) == 1 then
+            return redis.error_reply('duplicate task id ' .. id)
+        end
+        seen_ids[id] = true
+        if key ~= '' then claimed_keys[key] = id end
+        plan[#plan + 1] = a
+        reply[#reply + 1] = id
+        reply[#reply + 1] = 1
+    end
+end
+
+local woken = {}
+for _, a in ipairs(plan) do
+    local group, id = tonumber(ARGV[a]), ARGV[a + 1]
+    local due = now + tonumber(ARGV[a + 6])
+    if ARGV[a + 7] ~= '' then due = tonumber(ARGV[a + 7]) end
+    local key, timeout = ARGV[a + 8], ARGV[a + 9]
+    local sequence = redis.call('INCR', KEYS[1])
+    local rec = {ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4]), 'PENDING', 0,
+                 tonumber(ARGV[a + 5]), 0, now, math.max(due, now), false, false, false, false,
+                 false, key ~= '' and key or false, false,
+                 timeout ~= '' and tonumber(timeout) or false, tonumber(ARGV[a + 10]),
+                 false, false, sequence, false, sequence}
+    if due > now then
+        rec[STATE] = 'SCHEDULED'
+        redis.call('ZADD', key_of(4, group, SCHEDULED_Z), num(due), id)
+    else
+        redis.call('ZADD', key_of(4, group, READY), num(ready_score(rec)), id)
+    end
+    woken[group] = (woken[group] or 0) + 1
+    store(key_of(4, group, TASKS), id, rec)
+    if key ~= '' then redis.call('HSET', KEYS[2], key, id) end
+end
+for g = 1, ngroups do
+    redis.call('SADD', KEYS[3], ARGV[2 + g])
+    if woken[g] then signal(4, g, woken[g]) end
+end
+return reply

@@ -1,0 +1,36 @@
+-- Fail: RUNNING -> FAILED (a retry wait, due at now + retry_in; never a lease) or, without a
+-- retry time, -> DEAD with a reason. Only for the holder of the current lease token.
+-- A retry wakes idle workers so one due at once is not left waiting.
+--
+-- KEYS[1..] one group per queue (conveyor:{q}:tasks ... :signal, see keys.py)
+-- ARGV[1]  now override, epoch seconds ('' = Redis TIME; tests only)
+-- then 7 per failure: group (1-based; 0 = look in every group), id, lease token, error text,
+--   retry in seconds ('' = dead), dead reason ('' = none), worker lost ('1'/'0')
+-- Returns: the ids whose lease was lost (unknown id, not RUNNING, or another token): unchanged
+local now = clock_now(ARGV[1])
+local ngroups = #KEYS / GROUP_SIZE
+local lost = {}
+for a = 2, #ARGV, 7 do
+    local id, token = ARGV[a + 1], ARGV[a + 2]
+    local g = find_group(1, ngroups, id, tonumber(ARGV[a]))
+    local rec = g > 0 and load(key_of(1, g, TASKS), id)
+    if not rec or rec[STATE] ~= 'RUNNING' or rec[TOKEN] ~= token then
+        lost[#lost + 1] = id
+    else
+        rec[ERROR] = ARGV[a + 3]
+        rec[DEAD_REASON] = ARGV[a + 5] ~= '' and ARGV[a + 5] or false
+        rec[WORKER_LOST] = rec[WORKER_LOST] + tonumber(ARGV[a + 6])
+        rec[TOKEN], rec[LEASE_EXPIRES] = false, false
+        if ARGV[a + 4] == '' then
+            rec[COMPLETED] = now
+            move(1, g, id, rec, 'DEAD', now)
+        else
+            rec[SCHEDULED] = now + tonumber(ARGV[a + 4])
+            rec[COMPLETED] = false
+            move(1, g, id, rec, 'FAILED', rec[SCHEDULED])
+            signal(1, g, 1)
+        end
+        store(key_of(1, g, TASKS), id, rec)
+    end
+end
+return lost
