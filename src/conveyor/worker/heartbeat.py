@@ -54,14 +54,14 @@ class Heartbeat(BackgroundLoop):
 
     def leases_changed(self) -> None:
         """New claims: the keeper must know them before the next tick, in case the loop blocks."""
-        if self.keeper is not None and self.keeper.alive:
+        if self.keeper is not None and self.keeper.process.is_alive():
             self.keeper.update(self._leases())
 
     async def run_once(self) -> None:
         leases = self._leases()
-        if self.keeper is not None and self.keeper.alive:
-            self.keeper.update(leases)
-        elif leases:
+        if self.keeper is not None and self.keeper.process.is_alive():
+            self.keeper.update(leases)  # it starts from this set as soon as it is ready
+        if (self.keeper is None or not self.keeper.alive) and leases:
             lost = set(await self.backend.aexecute(
                 Extend(self.row.id, leases, self.lease_seconds)
             ))

@@ -8,8 +8,9 @@ whatever the worker is doing. It keeps extending the last set it was given: when
 blocked, that is exactly the set of tasks still running. When the worker dies, its end of the
 pipe closes and the keeper exits at once, so leases lapse and recovery works as designed.
 
-Messages are msgpack lists, never pickle: ``[[id, token, queue], ...]`` to the keeper,
-``[[id, token], ...]`` (leases found lost) back.
+Messages are msgpack, never pickle: ``[[id, token, queue], ...]`` to the keeper; back,
+``["ready"]`` once its backend is open (until then the worker's loop extends the leases itself,
+so the keeper's start-up is no gap) and ``["lost", [[id, token], ...]]``.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class LeaseKeeper:
         self.process.start()
         child_end.close()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.ready = False
 
     def listen(self, on_lost: Callable[[list[tuple[str, str]]], None]) -> None:
         """Deliver lost leases to ``on_lost`` on the running loop."""
@@ -64,8 +66,13 @@ class LeaseKeeper:
         def readable() -> None:
             try:
                 while self._conn.poll():
-                    on_lost([(i, t) for i, t in msgspec.msgpack.decode(self._conn.recv_bytes())])
+                    message = msgspec.msgpack.decode(self._conn.recv_bytes())
+                    if message[0] == "ready":
+                        self.ready = True
+                    else:
+                        on_lost([(i, t) for i, t in message[1]])
             except (EOFError, OSError):
+                self.ready = False
                 loop.remove_reader(self._conn.fileno())
                 log.warning("lease keeper exited; heartbeats continue from the event loop")
 
@@ -73,7 +80,8 @@ class LeaseKeeper:
 
     @property
     def alive(self) -> bool:
-        return self.process.is_alive()
+        """Ready and running: only then may the worker leave the extending to it."""
+        return self.ready and self.process.is_alive()
 
     def update(self, leases: list[Lease]) -> None:
         # If the keeper is gone the loop's own heartbeat takes over (see ``alive``).
@@ -100,6 +108,7 @@ def _keep(conn: Connection, url: str, options: dict[str, Any], worker_id: str,
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when we stop
     parent = os.getppid()
     backend = open_backend(url, **options)
+    conn.send_bytes(_encoder.encode(["ready"]))
     leases: list[Lease] = []
     next_tick = time.monotonic() + interval_seconds
     try:
@@ -122,8 +131,9 @@ def _keep(conn: Connection, url: str, options: dict[str, Any], worker_id: str,
                 log.warning("lease keeper: extending %d lease(s) failed: %s", len(leases), exc)
                 continue
             if lost:
-                conn.send_bytes(_encoder.encode([[x.id, x.lease_token] for x in leases
-                                                 if x.id in lost]))
+                conn.send_bytes(_encoder.encode(
+                    ["lost", [[x.id, x.lease_token] for x in leases if x.id in lost]]
+                ))
                 leases = [x for x in leases if x.id not in lost]
     finally:
         backend.close()
