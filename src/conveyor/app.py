@@ -25,6 +25,7 @@ from conveyor.inspect import stats as build_stats
 from conveyor.inspect import task_info, worker_info
 from conveyor.model import Stats, TaskInfo, TaskState, WorkerInfo
 from conveyor.retry import DEFAULT_RETRY, Retry
+from conveyor.schedule import Misfire, Schedule, validate
 from conveyor.serialization import DEFAULT_MAX_PAYLOAD_BYTES
 from conveyor.task import Executor, Task, TaskHandle, TaskOptions, enqueue_on
 
@@ -70,6 +71,7 @@ class Conveyor:
         self.max_payload_bytes = max_payload_bytes
         self.result_ttl = result_ttl
         self.tasks: dict[str, Task[Any, Any]] = {}
+        self.schedules: dict[str, Schedule] = {}
         self.backend_options: dict[str, Any] = backend_options or {}
         self.run_until_idle_waits = True
         """Whether ``run_until_idle`` waits for delayed work by default (not on a fake clock)."""
@@ -172,6 +174,64 @@ class Conveyor:
             return task
 
         return register(func) if func is not None else register
+
+    # -- periodic tasks --------------------------------------------------------------------------
+
+    def cron(
+        self,
+        expression: str,
+        *,
+        timezone: str = "UTC",
+        name: str | None = None,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        misfire: Misfire = "skip",
+        misfire_grace: float = 60.0,
+        max_catch_up: int = 10,
+        **task_options: Any,
+    ) -> Callable[[Callable[P, R]], Task[P, R]]:
+        """Run the decorated function (or task) on a cron expression (5 fields, or 6 with
+        seconds), in ``timezone``. A plain function is registered as a task first, with
+        ``task_options``."""
+
+        def register(fn: Callable[P, R]) -> Task[P, R]:
+            task: Task[P, R] = fn if isinstance(fn, Task) else self.task(**task_options)(fn)
+            self.schedule(task, cron=expression, timezone=timezone, name=name, args=args,
+                          kwargs=kwargs, misfire=misfire, misfire_grace=misfire_grace,
+                          max_catch_up=max_catch_up)
+            return task
+
+        return register
+
+    def schedule(
+        self,
+        task: Task[Any, Any],
+        *,
+        cron: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        name: str | None = None,
+        timezone: str = "UTC",
+        misfire: Misfire = "skip",
+        misfire_grace: float = 60.0,
+        max_catch_up: int = 10,
+        **options: Any,
+    ) -> Schedule:
+        """Enqueue ``task`` with these arguments on a cron expression; ``options`` are enqueue
+        options (queue, priority, ...). One leader among all schedulers enqueues each run once."""
+        if task.name not in self.tasks:
+            raise ConfigurationError(f"task {task.name!r} is not registered in this app")
+        task.options(**options)  # refuse bad options now, not at the first run
+        schedule = validate(Schedule(
+            name=name or task.name, task_name=task.name, expression=cron, timezone=timezone,
+            args=tuple(args), kwargs=dict(kwargs or {}), options=dict(options),
+            misfire=misfire, misfire_grace_seconds=misfire_grace, max_catch_up=max_catch_up,
+        ), task.func)
+        existing = self.schedules.get(schedule.name)
+        if existing is not None and existing != schedule:
+            raise ConfigurationError(f"a different schedule named {schedule.name!r} exists")
+        self.schedules[schedule.name] = schedule
+        return schedule
 
     def get_task(self, name: str) -> Task[Any, Any]:
         try:

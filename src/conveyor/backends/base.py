@@ -28,6 +28,9 @@ Prune              deletes finished tasks whose retention ran out, and silent wo
 =================  ===========================================================================
 
 Worker registry: RegisterWorker (insert or refresh one worker's row), UnregisterWorker.
+Leadership and schedules: AcquireLock (take or renew a named lease with a TTL; True when we hold
+it), ReleaseLock, RecordScheduleRun (the newest enqueued run of a cron schedule, never moving
+backwards), GetScheduleRuns.
 Reads (never change state): GetTasks, ListTasks, QueueStatsRead, ListWorkers, NextDueAt, Now.
 """
 
@@ -277,6 +280,48 @@ class RegisterWorker(Transition[None]):
 @dataclass(frozen=True, slots=True)
 class UnregisterWorker(Transition[None]):
     worker_id: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Leadership and schedules
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AcquireLock(Transition[bool]):
+    """Take the lock ``name`` if it is free or expired, or renew it if ``holder`` has it.
+
+    Returns True when ``holder`` holds it for the next ``ttl_seconds`` (backend clock)."""
+
+    name: str
+    holder: str
+    ttl_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseLock(Transition[None]):
+    name: str
+    holder: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRun:
+    name: str
+    last_due_at: float
+    """Epoch seconds of the newest run enqueued."""
+    last_task_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordScheduleRun(Transition[None]):
+    """Store ``run`` unless a newer run is already recorded (two leaders may overlap)."""
+
+    run: ScheduleRun
+
+
+@dataclass(frozen=True, slots=True)
+class GetScheduleRuns(Transition[list[ScheduleRun]]):
+    names: Sequence[str]
 
 
 # ---------------------------------------------------------------------------------------------

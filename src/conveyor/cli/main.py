@@ -7,6 +7,7 @@ import click
 from conveyor import __version__
 from conveyor.cli.bench import bench
 from conveyor.cli.common import CliState, ConveyorGroup
+from conveyor.cli.cron import cron, scheduler
 from conveyor.cli.dead import dead
 from conveyor.cli.demo import demo
 from conveyor.cli.migrate import migrate
@@ -36,6 +37,8 @@ cli.add_command(dead)
 cli.add_command(demo)
 cli.add_command(bench)
 cli.add_command(migrate)
+cli.add_command(cron)
+cli.add_command(scheduler)
 
 
 def main() -> None:

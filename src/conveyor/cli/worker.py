@@ -34,6 +34,8 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 @click.option("--pool", type=click.Choice(["thread", "process"]), default="thread",
               show_default=True, help="Where plain `def` tasks run.")
 @click.option("--burst", is_flag=True, help="Exit once no task is due.")
+@click.option("--scheduler", is_flag=True,
+              help="Also run the cron scheduler here (any number may; one leads).")
 @click.option("--grace", type=click.FloatRange(min=0), default=25.0, show_default=True,
               help="Seconds running tasks get to finish after SIGTERM.")
 @click.option("--url", metavar="URL", envvar="CONVEYOR_URL",
@@ -42,8 +44,8 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
               show_default=True)
 @pass_state
 def worker(state: CliState, app_spec: str | None, queues: tuple[str, ...], concurrency: int,
-           processes: int, prefetch: int | None, pool: str, burst: bool, grace: float,
-           url: str | None, log_level: str) -> None:
+           processes: int, prefetch: int | None, pool: str, burst: bool, scheduler: bool,
+           grace: float, url: str | None, log_level: str) -> None:
     """Run tasks of MODULE:APP (or --app) until SIGTERM / Ctrl-C (a second one: cold stop).
 
     Exit code 0 after a clean stop, 1 if running tasks had to be abandoned after the grace
@@ -59,7 +61,7 @@ def worker(state: CliState, app_spec: str | None, queues: tuple[str, ...], concu
     ctx = click.get_current_context()
     if processes == 1:
         w = app.worker(list(queues) or None, concurrency=concurrency, prefetch=prefetch,
-                       pool=pool, burst=burst, grace=grace)
+                       pool=pool, burst=burst, grace=grace, scheduler=scheduler)
         ctx.exit(asyncio.run(_serve(w)))
     _check_backend(app)
     command = [sys.executable, "-m", "conveyor", "worker", spec, "--processes", "1",
@@ -71,6 +73,8 @@ def worker(state: CliState, app_spec: str | None, queues: tuple[str, ...], concu
         command += ["--prefetch", str(prefetch)]
     if burst:
         command.append("--burst")
+    if scheduler:
+        command.append("--scheduler")
     if url:
         command += ["--url", url]
     ctx.exit(Supervisor(command, processes, burst=burst, stop_timeout=grace + 15.0).run())

@@ -37,6 +37,7 @@ from conveyor.backends.base import (
 )
 from conveyor.errors import ConfigurationError
 from conveyor.retry import NO_RETRY
+from conveyor.scheduler.cron import CronScheduler
 from conveyor.scheduler.pruner import Pruner
 from conveyor.scheduler.rescuer import Rescuer
 from conveyor.worker.executor import Executor, Prepared
@@ -76,6 +77,8 @@ class Worker:
         idle_timeout: float = 5.0,
         worker_id: str | None = None,
         heartbeat: str = "process",
+        scheduler: bool = False,
+        leader_ttl: float = 10.0,
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError("concurrency must be >= 1")
@@ -101,6 +104,9 @@ class Worker:
         if heartbeat not in ("process", "loop"):
             raise ConfigurationError("heartbeat must be 'process' or 'loop'")
         self.heartbeat = heartbeat
+        self.scheduler = scheduler
+        self.leader_ttl = leader_ttl
+        self.cron: CronScheduler | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._cold = False
@@ -189,6 +195,9 @@ class Worker:
             asyncio.create_task(self.rescuer.run(loops_stop)),
             asyncio.create_task(self.pruner.run(loops_stop)),
         ]
+        if self.scheduler:
+            self.cron = CronScheduler(self.app, self.id, self.leader_ttl)
+            loops.append(asyncio.create_task(self.cron.run(loops_stop)))
         log.info("worker %s started: queues=%s concurrency=%d pool=%s", self.id,
                  ",".join(self.queues), self.concurrency, self._pool)
         self.started.set()

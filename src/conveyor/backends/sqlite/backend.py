@@ -94,6 +94,10 @@ class SQLiteBackend:
             base.Prune: self._prune,
             base.RegisterWorker: self._register_worker,
             base.UnregisterWorker: self._unregister_worker,
+            base.AcquireLock: self._acquire_lock,
+            base.ReleaseLock: self._release_lock,
+            base.RecordScheduleRun: self._record_schedule_run,
+            base.GetScheduleRuns: self._get_schedule_runs,
             base.GetTasks: self._get_tasks,
             base.ListTasks: self._list_tasks,
             base.QueueStatsRead: self._queue_stats,
@@ -103,7 +107,7 @@ class SQLiteBackend:
         }
         self._readonly = {
             base.GetTasks, base.ListTasks, base.QueueStatsRead, base.ListWorkers,
-            base.NextDueAt, base.Now,
+            base.NextDueAt, base.Now, base.GetScheduleRuns,
         }
         self._wakes_workers = {base.Enqueue, base.Fail, base.Release, base.Requeue,
                                base.RecoverExpired}
@@ -368,6 +372,37 @@ class SQLiteBackend:
         self, conn: sqlite3.Connection, op: base.UnregisterWorker, now: float
     ) -> None:
         conn.execute(QUERIES["unregister_worker"], {"id": op.worker_id})
+
+    # -- leadership and schedules ----------------------------------------------------------------
+
+    def _acquire_lock(self, conn: sqlite3.Connection, op: base.AcquireLock, now: float) -> bool:
+        params = {"name": op.name, "holder": op.holder, "ttl": op.ttl_seconds, "now": now}
+        conn.execute(QUERIES["acquire_lock"], params)
+        row = conn.execute(QUERIES["acquire_lock_holder"], params).fetchone()
+        return row is not None and row[0] == op.holder
+
+    def _release_lock(self, conn: sqlite3.Connection, op: base.ReleaseLock, now: float) -> None:
+        conn.execute(QUERIES["release_lock"], {"name": op.name, "holder": op.holder})
+
+    def _record_schedule_run(
+        self, conn: sqlite3.Connection, op: base.RecordScheduleRun, now: float
+    ) -> None:
+        run = op.run
+        conn.execute(
+            QUERIES["record_schedule_run"],
+            {"name": run.name, "last_due_at": run.last_due_at, "last_task_id": run.last_task_id,
+             "now": now},
+        )
+
+    def _get_schedule_runs(
+        self, conn: sqlite3.Connection, op: base.GetScheduleRuns, now: float
+    ) -> list[base.ScheduleRun]:
+        runs = []
+        for name in op.names:
+            row = conn.execute(QUERIES["get_schedule_runs"], {"name": name}).fetchone()
+            if row is not None:
+                runs.append(base.ScheduleRun(row[0], float(row[1]), row[2]))
+        return runs
 
     # -- reads -----------------------------------------------------------------------------------
 
