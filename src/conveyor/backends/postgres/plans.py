@@ -230,6 +230,39 @@ def unregister_worker(op: base.UnregisterWorker, now: float | None) -> Plan[None
     return None
 
 
+# -- leadership and schedules ---------------------------------------------------------------------
+
+
+def acquire_lock(op: base.AcquireLock, now: float | None) -> Plan[bool]:
+    reply = yield Statement("acquire_lock", {
+        "name": op.name, "holder": op.holder, "ttl": float(op.ttl_seconds), "now": now,
+    })
+    return bool(reply.rows) and reply.rows[0][0] == op.holder
+
+
+def release_lock(op: base.ReleaseLock, now: float | None) -> Plan[None]:
+    yield Statement("release_lock", {"name": op.name, "holder": op.holder})
+    return None
+
+
+def record_schedule_run(op: base.RecordScheduleRun, now: float | None) -> Plan[None]:
+    run = op.run
+    yield Statement("record_schedule_run", {
+        "name": run.name, "last_due_at": float(run.last_due_at),
+        "last_task_id": run.last_task_id, "now": now,
+    })
+    return None
+
+
+def get_schedule_runs(op: base.GetScheduleRuns, now: float | None) -> Plan[list[base.ScheduleRun]]:
+    names = list(op.names)
+    if not names:
+        return []
+    reply = yield Statement("get_schedule_runs", {"names": names})
+    found = {name: base.ScheduleRun(name, float(due), task) for name, due, task in reply.rows}
+    return [found[name] for name in names if name in found]
+
+
 # -- reads ----------------------------------------------------------------------------------------
 
 
@@ -296,6 +329,10 @@ SPECS: dict[type[Any], Spec] = {
     base.Prune: Spec(prune, transaction=True),
     base.RegisterWorker: Spec(register_worker),
     base.UnregisterWorker: Spec(unregister_worker),
+    base.AcquireLock: Spec(acquire_lock),
+    base.ReleaseLock: Spec(release_lock),
+    base.RecordScheduleRun: Spec(record_schedule_run),
+    base.GetScheduleRuns: Spec(get_schedule_runs, writes=False),
     base.GetTasks: Spec(get_tasks, writes=False),
     base.ListTasks: Spec(list_tasks, writes=False),
     base.QueueStatsRead: Spec(queue_stats_read, writes=False),

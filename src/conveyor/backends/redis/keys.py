@@ -27,6 +27,8 @@ Global::
     conveyor:workers        hash    worker id -> msgpack worker row
     conveyor:idempotency    hash    idempotency key -> task id (one key space for all queues)
     conveyor:sequence       string  the sequence counter: enqueue order (ListTasks) and FIFO
+    conveyor:schedules      hash    cron schedule name -> msgpack {last_due_at, last_task_id}
+    conveyor:lock:{name}    hash    a leadership lease: holder, expires_at (epoch seconds)
 
 Task ids in member and field names are stored compactly: a canonical UUID string (what
 :func:`conveyor.ids.new_task_id` makes) as its 16 bytes, anything else as ``0xFF`` + UTF-8
@@ -44,6 +46,12 @@ QUEUES = f"{PREFIX}:queues"
 WORKERS = f"{PREFIX}:workers"
 IDEMPOTENCY = f"{PREFIX}:idempotency"
 SEQUENCE = f"{PREFIX}:sequence"
+SCHEDULES = f"{PREFIX}:schedules"
+
+
+def lock(name: str) -> str:
+    """The key of one leadership lock (its own slot on a cluster: a lock touches nothing else)."""
+    return f"{PREFIX}:lock:{{{name}}}"
 
 _RAW = b"\xff"
 

@@ -217,6 +217,30 @@ class Planner:
         ]
         return sorted(workers, key=lambda w: w.started_at)
 
+    # -- leadership and schedules ----------------------------------------------------------------
+
+    def _AcquireLock(self, op: base.AcquireLock) -> Plan[bool]:
+        reply = yield Eval("acquire_lock", [keys.lock(op.name)],
+                           [self._now(), op.holder, float(op.ttl_seconds)])
+        return bool(reply)
+
+    def _ReleaseLock(self, op: base.ReleaseLock) -> Plan[None]:
+        yield Eval("release_lock", [keys.lock(op.name)], [op.holder])
+
+    def _RecordScheduleRun(self, op: base.RecordScheduleRun) -> Plan[None]:
+        run = op.run
+        yield Eval("record_schedule_run", [keys.SCHEDULES],
+                   [run.name, float(run.last_due_at), run.last_task_id or ""])
+
+    def _GetScheduleRuns(self, op: base.GetScheduleRuns) -> Plan[list[base.ScheduleRun]]:
+        if not op.names:
+            return []
+        reply = yield Eval("get_schedule_runs", [keys.SCHEDULES], list(op.names))
+        return [
+            base.ScheduleRun(reply[i].decode(), float(reply[i + 1]), _text(reply[i + 2]) or None)
+            for i in range(0, len(reply), 3)
+        ]
+
     # -- reads -----------------------------------------------------------------------------------
 
     def _GetTasks(self, op: base.GetTasks) -> Plan[list[base.TaskRow]]:

@@ -377,8 +377,7 @@ class SQLiteBackend:
 
     def _acquire_lock(self, conn: sqlite3.Connection, op: base.AcquireLock, now: float) -> bool:
         params = {"name": op.name, "holder": op.holder, "ttl": op.ttl_seconds, "now": now}
-        conn.execute(QUERIES["acquire_lock"], params)
-        row = conn.execute(QUERIES["acquire_lock_holder"], params).fetchone()
+        row = conn.execute(QUERIES["acquire_lock"], params).fetchone()
         return row is not None and row[0] == op.holder
 
     def _release_lock(self, conn: sqlite3.Connection, op: base.ReleaseLock, now: float) -> None:

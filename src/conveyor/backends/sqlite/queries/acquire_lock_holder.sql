@@ -1,1 +1,0 @@
-SELECT holder FROM conveyor_locks WHERE name = :name AND expires_at > :now
