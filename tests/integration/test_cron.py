@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import wait_until
 
 from conveyor import Conveyor, TaskState
 from conveyor.scheduler.runner import SchedulerProcess
+from helpers import wait_until
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
 
