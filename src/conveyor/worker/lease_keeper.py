@@ -103,23 +103,30 @@ def _keep(conn: Connection, url: str, options: dict[str, Any], worker_id: str,
           lease_seconds: float, interval_seconds: float) -> None:
     import signal
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when we stop
+    try:
+        _serve(conn, url, options, worker_id, lease_seconds, interval_seconds)
+    except (EOFError, OSError):
+        pass  # the worker is gone (stopped, or killed): its leases lapse as designed
+    except Exception as exc:  # the loop heartbeats on when we are gone; say why, once
+        log.warning("lease keeper stopped: %s", exc)
+
+
+def _serve(conn: Connection, url: str, options: dict[str, Any], worker_id: str,
+           lease_seconds: float, interval_seconds: float) -> None:
     from conveyor.backends import open_backend
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when we stop
     parent = os.getppid()
     backend = open_backend(url, **options)
-    conn.send_bytes(_encoder.encode(["ready"]))
-    leases: list[Lease] = []
-    next_tick = time.monotonic() + interval_seconds
     try:
+        conn.send_bytes(_encoder.encode(["ready"]))
+        leases: list[Lease] = []
+        next_tick = time.monotonic() + interval_seconds
         while os.getppid() == parent:
-            try:
-                if conn.poll(max(0.0, next_tick - time.monotonic())):
-                    while conn.poll():
-                        leases = [Lease(i, t, q) for i, t, q in
-                                  msgspec.msgpack.decode(conn.recv_bytes())]
-            except (EOFError, OSError):
-                return  # the worker is gone: let its leases lapse
+            if conn.poll(max(0.0, next_tick - time.monotonic())):
+                while conn.poll():
+                    leases = [Lease(i, t, q) for i, t, q in
+                              msgspec.msgpack.decode(conn.recv_bytes())]
             if time.monotonic() < next_tick:
                 continue
             next_tick = time.monotonic() + interval_seconds
