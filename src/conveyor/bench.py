@@ -1,12 +1,15 @@
-"""``conveyor bench``: the BENCHMARKS.md workloads for Conveyor on the embedded SQLite backend.
+"""``conveyor bench``: the BENCHMARKS.md workloads for Conveyor on any backend (default: a fresh
+SQLite file per run; ``--url redis://...`` or ``postgresql://...`` for the servers, where each run
+uses a queue of its own so runs never see each other's tasks).
 
 Handlers record completion without a broker round trip: each appends a fixed-size record
 (task number, enqueue time, start time) to a file opened with ``O_APPEND``; the harness polls
 the file's size. Producer and workers are separate processes.
 
-Absolute rates drift on shared machines, so every run also measures a baseline in the same run:
-a bare SQLite loop (batched INSERT, then batched UPDATE ... RETURNING + DELETE) with no status
-tracking, retries or leases. Figures are reported beside it as a ratio.
+Absolute rates drift on shared machines, so every run also measures a baseline in the same run
+on the same store: a bare loop with no status tracking, retries or leases (SQLite and
+PostgreSQL: batched INSERT, then batched claim-and-delete; Redis: RPUSH batches, then LPOP 200 at
+a time). Figures are reported beside it as a ratio.
 """
 
 from __future__ import annotations
@@ -53,8 +56,10 @@ async def anoop(number: int, enqueued_at: float) -> None:
 
 class Harness:
     def __init__(self, workdir: Path, n: int, concurrency: int, kind: str,
-                 log: Callable[[str], None]) -> None:
+                 log: Callable[[str], None], url: str | None = None) -> None:
         self.workdir = workdir
+        self.url = url
+        self.queue = QUEUE
         self.n = n
         self.concurrency = concurrency
         self.task = anoop if kind == "async" else noop
@@ -62,16 +67,23 @@ class Harness:
         self.run_number = 0
 
     def fresh(self) -> tuple[str, Path]:
+        """A store no earlier run touched: a new SQLite file, or a new queue on a server."""
         self.run_number += 1
-        db = self.workdir / f"bench-{self.run_number}.db"
         record = self.workdir / f"record-{self.run_number}.bin"
-        return f"sqlite:///{db}", record
+        if self.url is None:
+            self.queue = QUEUE
+            return f"sqlite:///{self.workdir / f'bench-{self.run_number}.db'}", record
+        self.queue = f"bench-{os.getpid()}-{int(time.time())}-{self.run_number}"
+        return self.url, record
+
+    def enqueue(self, calls: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> None:
+        self.task.options(queue=self.queue).enqueue_many(calls)
 
     def start_workers(self, url: str, record: Path, processes: int, burst: bool
                       ) -> list[subprocess.Popen[bytes]]:
         env = {**os.environ, "CONVEYOR_URL": url, "CONVEYOR_BENCH_RECORD": str(record)}
         command = [sys.executable, "-m", "conveyor", "worker", "conveyor.bench:app",
-                   "-q", QUEUE, "--concurrency", str(self.concurrency),
+                   "-q", self.queue, "--concurrency", str(self.concurrency),
                    "--prefetch", str(self.concurrency)]
         if burst:
             command.append("--burst")
@@ -96,9 +108,7 @@ class Harness:
         started = time.perf_counter()
         for first in range(0, self.n, batch):
             now = time.time()
-            self.task.enqueue_many(
-                [((i, now), {}) for i in range(first, min(first + batch, self.n))]
-            )
+            self.enqueue([((i, now), {}) for i in range(first, min(first + batch, self.n))])
         elapsed = time.perf_counter() - started
         app.close()
         return self.n / elapsed
@@ -120,12 +130,11 @@ class Harness:
         url, record = self.fresh()
         app.use(url)
         workers = self.start_workers(url, record, processes, burst=False)
-        wait_registered(processes)
+        wait_registered(processes, self.queue)
         started = time.perf_counter()
         for first in range(0, self.n, 100):
             now = time.time()
-            self.task.enqueue_many([((i, now), {}) for i in range(first, min(first + 100,
-                                                                             self.n))])
+            self.enqueue([((i, now), {}) for i in range(first, min(first + 100, self.n))])
         finished = self.wait_done(record, workers)
         stop(workers)
         app.close()
@@ -137,10 +146,10 @@ class Harness:
         url, record = self.fresh()
         app.use(url)
         workers = self.start_workers(url, record, 1, burst=False)
-        wait_registered(1)
+        wait_registered(1, self.queue)
         next_at = time.perf_counter()
         for i in range(count):
-            self.task.enqueue(i, time.time())
+            self.enqueue([((i, time.time()), {})])
             next_at += interval
             time.sleep(max(0.0, next_at - time.perf_counter()))
         saved_n, self.n = self.n, count
@@ -155,7 +164,60 @@ class Harness:
                 "p99": percentile(waits, 99), "max": waits[-1]}
 
 
-def baseline(workdir: Path, n: int, batch: int = 200) -> tuple[float, float]:
+def baseline(url: str | None, workdir: Path, n: int) -> tuple[float, float]:
+    """The ceiling of the store itself: (enqueue, drain) rates of a bare loop."""
+    if url is None or url.startswith("sqlite:"):
+        return sqlite_baseline(workdir, n)
+    if url.startswith(("redis:", "rediss:")):
+        return redis_baseline(url, n)
+    return postgres_baseline(url, n)
+
+
+def redis_baseline(url: str, n: int, batch: int = 200) -> tuple[float, float]:
+    """RPUSH 1,000 per call, then LPOP 200 per call: one list, nothing else."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    key = f"conveyor:bench:baseline:{os.getpid()}:{time.time()}"
+    payload = b"\x92\x92\x01\xcb" + bytes(8) + b"\x80"
+    try:
+        started = time.perf_counter()
+        for first in range(0, n, 1000):
+            client.rpush(key, *([payload] * min(1000, n - first)))
+        enqueue = n / (time.perf_counter() - started)
+        started = time.perf_counter()
+        done = 0
+        while done < n:
+            done += len(client.lpop(key, batch) or [])
+        return enqueue, n / (time.perf_counter() - started)
+    finally:
+        client.delete(key)
+        client.close()
+
+
+def postgres_baseline(url: str, n: int, batch: int = 200) -> tuple[float, float]:
+    """Batched INSERT, then DELETE ... SKIP LOCKED ... RETURNING 200 at a time."""
+    import psycopg
+
+    payload = b"\x92\x92\x01\xcb" + bytes(8) + b"\x80"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TEMP TABLE conveyor_bench_q (id bigserial PRIMARY KEY, p bytea)")
+        started = time.perf_counter()
+        for first in range(0, n, 1000):
+            conn.execute("INSERT INTO conveyor_bench_q (p) SELECT %s FROM generate_series(1, %s)",
+                         (payload, min(1000, n - first)))
+        enqueue = n / (time.perf_counter() - started)
+        started = time.perf_counter()
+        done = 0
+        while done < n:
+            done += len(conn.execute(
+                "DELETE FROM conveyor_bench_q WHERE id IN (SELECT id FROM conveyor_bench_q "
+                "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id", (batch,)
+            ).fetchall())
+        return enqueue, n / (time.perf_counter() - started)
+
+
+def sqlite_baseline(workdir: Path, n: int, batch: int = 200) -> tuple[float, float]:
     """The ceiling: bare SQLite, same durability, no bookkeeping at all."""
     conn = sqlite3.connect(workdir / "baseline.db", isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -186,10 +248,10 @@ def baseline(workdir: Path, n: int, batch: int = 200) -> tuple[float, float]:
     return enqueue, drain
 
 
-def wait_registered(count: int, timeout: float = 60.0) -> None:
+def wait_registered(count: int, queue: str, timeout: float = 60.0) -> None:
     """Workers import and go idle before a measurement starts; that is not part of it."""
     deadline = time.monotonic() + timeout
-    while len(app.workers()) < count:
+    while sum(queue in w.queues for w in app.workers()) < count:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{count} worker(s) did not register within {timeout}s")
         time.sleep(0.01)
@@ -224,18 +286,19 @@ def median_range(values: list[float]) -> str:
 
 
 def run(n: int = 20_000, repeats: int = 3, concurrency: int = 32, kind: str = "sync",
-        log: Callable[[str], None] = print) -> dict[str, Any]:
+        log: Callable[[str], None] = print, url: str | None = None) -> dict[str, Any]:
     """All workloads, ``repeats`` times each; returns medians, ranges and baseline ratios."""
     with tempfile.TemporaryDirectory(prefix="conveyor-bench-") as tmp:
         workdir = Path(tmp)
-        harness = Harness(workdir, n, concurrency, kind, log)
+        harness = Harness(workdir, n, concurrency, kind, log, url)
+        store = "SQLite" if url is None else url.split(":", 1)[0]
         figures: dict[str, list[float]] = {k: [] for k in (
             "baseline_enqueue", "baseline_drain", "enqueue", "drain_1", "drain_2", "e2e_2")}
         for round_number in range(1, repeats + 1):
-            log(f"round {round_number}/{repeats}: baseline (bare SQLite loop)")
+            log(f"round {round_number}/{repeats}: baseline (bare {store} loop)")
             round_dir = workdir / f"r{round_number}"
             round_dir.mkdir()
-            base_enqueue, base_drain = baseline(round_dir, n)
+            base_enqueue, base_drain = baseline(url, round_dir, n)
             figures["baseline_enqueue"].append(base_enqueue)
             figures["baseline_drain"].append(base_drain)
             for processes in (1, 2):
@@ -250,7 +313,7 @@ def run(n: int = 20_000, repeats: int = 3, concurrency: int = 32, kind: str = "s
         latency = harness.latency()
     medians = {key: statistics.median(values) for key, values in figures.items()}
     return {
-        "n": n, "repeats": repeats, "concurrency": concurrency, "kind": kind,
+        "n": n, "repeats": repeats, "concurrency": concurrency, "kind": kind, "store": store,
         "figures": figures, "medians": medians,
         "ratios": {
             "enqueue_vs_baseline": medians["enqueue"] / medians["baseline_enqueue"],

@@ -1,4 +1,4 @@
-"""``conveyor bench``: the BENCHMARKS.md workloads on SQLite, beside a bare-SQLite baseline."""
+"""``conveyor bench``: the BENCHMARKS.md workloads, beside a bare loop on the same store."""
 
 from __future__ import annotations
 
@@ -19,16 +19,19 @@ from rich.table import Table
               help="Slots per worker process.")
 @click.option("--kind", type=click.Choice(["sync", "async"]), default="sync", show_default=True,
               help="No-op handler as a plain def (thread pool) or an async def (event loop).")
+@click.option("--url", metavar="URL", default=None,
+              help="Backend to measure (default: a fresh SQLite file per run). On a server "
+                   "each run uses a queue of its own.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--save", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the JSON figures to this file.")
-def bench(n: int, repeats: int, concurrency: int, kind: str, as_json: bool,
+def bench(n: int, repeats: int, concurrency: int, kind: str, url: str | None, as_json: bool,
           save: Path | None) -> None:
     """Throughput (enqueue, drain with 1 and 2 processes, end to end) and pickup latency."""
     from conveyor import bench as workloads
 
     console = Console(stderr=True)
-    report = workloads.run(n=n, repeats=repeats, concurrency=concurrency, kind=kind,
+    report = workloads.run(n=n, repeats=repeats, concurrency=concurrency, kind=kind, url=url,
                            log=lambda line: console.print(f"[dim]{line}[/dim]"))
     if save is not None:
         save.write_text(json.dumps(report, indent=2) + "\n")
@@ -45,13 +48,14 @@ def table(report: dict[str, object]) -> Table:
     assert isinstance(figures, dict) and isinstance(ratios, dict) and isinstance(latency, dict)
     from conveyor.bench import median_range
 
-    out = Table(title=f"Conveyor on SQLite: {report['n']:,} no-op {report['kind']} tasks, "
+    store = report["store"]
+    out = Table(title=f"Conveyor on {store}: {report['n']:,} no-op {report['kind']} tasks, "
                       f"median of {report['repeats']} (min-max)")
     out.add_column("workload")
     out.add_column("tasks/s", justify="right")
-    out.add_column("vs bare SQLite loop", justify="right")
-    out.add_row("bare SQLite loop: enqueue", median_range(figures["baseline_enqueue"]), "1.00")
-    out.add_row("bare SQLite loop: drain", median_range(figures["baseline_drain"]), "1.00")
+    out.add_column(f"vs bare {store} loop", justify="right")
+    out.add_row(f"bare {store} loop: enqueue", median_range(figures["baseline_enqueue"]), "1.00")
+    out.add_row(f"bare {store} loop: drain", median_range(figures["baseline_drain"]), "1.00")
     out.add_row("enqueue (enqueue_many, 1,000 per call)", median_range(figures["enqueue"]),
                 f"{ratios['enqueue_vs_baseline']:.3f}")
     out.add_row("drain, 1 worker process", median_range(figures["drain_1"]),

@@ -99,6 +99,9 @@ class ProcessPool:
                 raise ChildTimeout(f"task exceeded its timeout of {timeout}s; its process "
                                    "was killed and replaced") from None
             except (EOFError, OSError, BrokenPipeError):
+                # The pipe closes a moment before the child is reaped: wait for its exit code
+                # (off the loop), since "killed by signal 9" and "exit 13" tell different stories.
+                await asyncio.to_thread(child.process.join, 5)
                 code = child.process.exitcode
                 self._retire(child)
                 return ChildReply(ok=False, lost=True,
