@@ -1,0 +1,55 @@
+"""Conveyor as a peer: its own benchmark app (``conveyor.bench``) in its own virtualenv.
+
+The three ``conveyor_*`` adapters differ only in the URL and in nothing else: the backend is
+chosen by the URL scheme, so a new backend is one three-line module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import harness
+
+from adapters import _record
+from conveyor import bench
+
+CONCURRENCY = 32
+SETTINGS = (f"2 x `conveyor worker conveyor.bench:app -q bench --concurrency {CONCURRENCY} "
+            f"--prefetch {CONCURRENCY}` (plain def handler, thread pool); enqueue_many")
+PRIORITY = {None: None, "low": 1, "high": 9}
+
+
+def worker_commands(url: str, record: Path, workload: str) -> list[harness.Command]:
+    env = {"CONVEYOR_URL": url, "CONVEYOR_BENCH_RECORD": str(record)}
+    argv = [harness.bin_path("python"), "-m", "conveyor", "worker", "conveyor.bench:app",
+            "-q", bench.QUEUE, "--concurrency", str(CONCURRENCY), "--prefetch",
+            str(CONCURRENCY), "--log-level", "warning"]
+    return [harness.Command(argv, env) for _ in range(2)]
+
+
+class Producer(harness.Producer):
+    bulk = True
+
+    def open(self) -> None:
+        bench.app.use(_record.url())
+
+    def _task(self, priority: str | None) -> Any:
+        if PRIORITY[priority] is None:
+            return bench.noop
+        return bench.noop.options(priority=PRIORITY[priority])
+
+    def enqueue(self, number: int, ref: float, priority: str | None = None) -> None:
+        self._task(priority).enqueue(number, ref)
+
+    def enqueue_many(self, items: Sequence[tuple[int, float]], priority: str | None = None
+                     ) -> None:
+        self._task(priority).enqueue_many([((number, ref), {}) for number, ref in items])
+
+    def enqueue_at(self, number: int, due: float) -> None:
+        bench.noop.options(eta=datetime.fromtimestamp(due, UTC)).enqueue(number, due)
+
+    def close(self) -> None:
+        bench.app.close()
