@@ -40,6 +40,7 @@ from conveyor.retry import NO_RETRY
 from conveyor.scheduler.cron import CronScheduler
 from conveyor.scheduler.pruner import Pruner
 from conveyor.scheduler.rescuer import Rescuer
+from conveyor.worker.buffer import PrefetchBuffer
 from conveyor.worker.executor import Executor, Prepared
 from conveyor.worker.finisher import Finisher
 from conveyor.worker.heartbeat import Heartbeat
@@ -111,7 +112,7 @@ class Worker:
         self._stop: asyncio.Event | None = None
         self._cold = False
         self._stop_requested = False
-        self._buffer: deque[ClaimedTask] = deque()
+        self._buffer = PrefetchBuffer(app.starvation_share)
         self._running: dict[str, tuple[ClaimedTask, asyncio.Future[None]]] = {}
         self._thread_outcomes: deque[tuple[ClaimedTask, Outcome]] = deque()
         self._drain_scheduled = False
@@ -267,7 +268,7 @@ class Worker:
 
     def _start_from_buffer(self) -> None:
         while self._buffer and len(self._running) < self.concurrency:
-            claimed = self._buffer.popleft()
+            claimed = self._buffer.pop()
             if claimed.id in self._lost:
                 self._lost.discard(claimed.id)
                 continue
@@ -396,15 +397,14 @@ class Worker:
         log.warning("heartbeat: %d lease(s) lost (expired and taken over): %s",
                     len(gone), ", ".join(sorted(gone)[:5]))
         self._lost.update(gone)
-        self._buffer = deque(c for c in self._buffer if c.id not in gone)
+        self._buffer.discard(gone)
 
     # -- shutdown --------------------------------------------------------------------------------
 
     async def _shutdown(self) -> bool:
         backend = self.app.backend
         if self._buffer:
-            unstarted = [Lease(c.id, c.lease_token, c.queue) for c in self._buffer]
-            self._buffer.clear()
+            unstarted = [Lease(c.id, c.lease_token, c.queue) for c in self._buffer.drain()]
             try:
                 await backend.aexecute(Release(unstarted))
                 log.info("released %d prefetched task(s) back to the queue", len(unstarted))

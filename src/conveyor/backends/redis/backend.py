@@ -47,6 +47,9 @@ from conveyor.backends.redis.scripts import load_scripts
 from conveyor.errors import BackendUnavailable, ConfigurationError
 
 T = TypeVar("T")
+FINAL_STRETCH_SECONDS = 0.12
+"""How long before a wait ends it stops blocking and polls instead (see ``wait_for_work``)."""
+FINAL_STRETCH_POLL_SECONDS = 0.002
 log = logging.getLogger("conveyor.backends.redis")
 SCRIPTS = load_scripts()
 CHANGE_POLL_SECONDS = 0.005
@@ -181,11 +184,20 @@ class RedisBackend:
         signals = [keys.queue_keys(q).signal for q in queues]
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) >= 0.001:
-            # Under the socket timeout, so a long wait is never mistaken for a dead server.
-            chunk = min(left, self._socket_timeout - 0.5)
             try:
-                if await client.blpop(signals, timeout=chunk):
-                    return
+                if left > FINAL_STRETCH_SECONDS + 0.05:
+                    # Under the socket timeout, so a long wait is never mistaken for a dead
+                    # server; and ending a stretch early, because Redis notices a blocking
+                    # timeout only on its cron tick (every 100 ms at the default hz 10).
+                    chunk = min(left - FINAL_STRETCH_SECONDS, self._socket_timeout - 0.5)
+                    if await client.blpop(signals, timeout=chunk):
+                        return
+                else:
+                    # The last stretch before a due time is polled, so a delayed task starts
+                    # within milliseconds of due instead of up to a cron tick late.
+                    if await client.lmpop(len(signals), *signals, direction="LEFT"):
+                        return
+                    await asyncio.sleep(min(left, FINAL_STRETCH_POLL_SECONDS))
             except _UNAVAILABLE as exc:
                 log.warning("redis %s: waiting for work failed: %s", self.url, exc)
                 await asyncio.sleep(min(max(left, 0.0), 0.5))
