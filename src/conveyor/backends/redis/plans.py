@@ -91,10 +91,9 @@ class Planner:
         if not op.queues or op.limit <= 0:
             return []
         queues = list(op.queues)
-        tokens = os.urandom(8 * op.limit).hex()
         args: list[Arg] = [
             self._now(), op.worker_id, op.limit, float(op.lease_seconds), op.oldest_first,
-            len(queues), *queues, *(tokens[i:i + 16] for i in range(0, len(tokens), 16)),
+            len(queues), *queues, os.urandom(8).hex(),
         ]
         reply = yield Eval("claim", [keys.SEQUENCE, *keys.groups(queues)], args)
         claimed = [_claimed(reply[i:i + 15]) for i in range(0, len(reply), 15)]

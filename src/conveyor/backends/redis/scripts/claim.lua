@@ -9,14 +9,15 @@
 -- ARGV[1]  now override, epoch seconds ('' = Redis TIME; tests only)
 -- ARGV[2]  worker id;  ARGV[3] limit;  ARGV[4] lease seconds;  ARGV[5] oldest-first count
 -- ARGV[6]  number of groups G; ARGV[7 .. 6+G] their queue names
--- ARGV[7+G ..] `limit` fresh lease tokens (random, made by the client)
+-- ARGV[7+G] a random salt (made by the client): the lease tokens are salt:1, salt:2, ..., unique
+--           per claim without sending `limit` random tokens over the wire
 -- Returns: a flat array, 15 per leased task: id, queue, name, payload, priority, attempts,
 --   max_retries, worker_lost, lease_token, lease_expires_at, created_at, scheduled_at,
 --   idempotency_key, timeout_seconds, result_ttl_seconds
 local now = clock_now(ARGV[1])
 local worker, limit, lease = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local oldest_first, ngroups = math.min(tonumber(ARGV[5]), limit), tonumber(ARGV[6])
-local next_token = 7 + ngroups
+local salt, next_token = ARGV[7 + ngroups], 1
 local PROMOTE_MAX = 1000 -- per index and claim: a huge due backlog moves over several claims
 
 for g = 1, ngroups do
@@ -41,7 +42,7 @@ local reply, taken = {}, 0
 
 local function lease_one(g, id)
     local rec = load(key_of(2, g, TASKS), id)
-    local token = ARGV[next_token]
+    local token = salt .. ':' .. next_token
     next_token = next_token + 1
     rec[ATTEMPTS] = rec[ATTEMPTS] + 1
     rec[WORKER], rec[TOKEN], rec[STARTED] = worker, token, now
