@@ -6,6 +6,7 @@ chosen by the URL scheme, so a new backend is one three-line module.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,8 @@ import harness
 from adapters import _record
 from conveyor import bench
 
-CONCURRENCY = 32
+CONCURRENCY = int(os.environ.get("CONVEYOR_BENCH_CONCURRENCY", "128"))
+"""Slots (and prefetch) per worker process: bigger batches, fewer round trips per task."""
 SETTINGS = (f"2 x `conveyor worker conveyor.bench:app -q bench --concurrency {CONCURRENCY} "
             f"--prefetch {CONCURRENCY}` (plain def handler, thread pool); enqueue_many")
 PRIORITY = {None: None, "low": 1, "high": 9}
