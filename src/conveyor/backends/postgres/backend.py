@@ -97,7 +97,8 @@ class PostgresBackend:
             self._before_claim()
         plan: plans.Plan[T] = spec.plan(op, self._now())
         with self._unavailable(), self._sync_pool().connection() as conn:
-            result = run_sync(conn, plan, transaction=spec.transaction, durable=spec.durable)
+            result = run_sync(conn, plan, transaction=spec.transaction, durable=spec.durable,
+                              relaxed=spec.relaxed)
         self._local_commits += spec.writes
         return result
 
@@ -110,7 +111,7 @@ class PostgresBackend:
         with self._unavailable():
             async with pool.connection() as conn:
                 result = await run_async(conn, plan, transaction=spec.transaction,
-                                         durable=spec.durable)
+                                         durable=spec.durable, relaxed=spec.relaxed)
         self._local_commits += spec.writes
         return result
 

@@ -65,6 +65,8 @@ class Spec:
     runs in autocommit: one round trip)."""
     durable: bool = False
     """Commit with ``synchronous_commit = on`` whatever the session's setting (enqueue)."""
+    relaxed: bool = False
+    """Commit without waiting for the WAL flush (claim: a lost claim leaves tasks PENDING)."""
     writes: bool = True
 
 
@@ -317,7 +319,7 @@ def now(op: base.Now, now: float | None) -> Plan[float]:
 
 SPECS: dict[type[Any], Spec] = {
     base.Enqueue: Spec(enqueue, transaction=True, durable=True),
-    base.Claim: Spec(claim, transaction=True),
+    base.Claim: Spec(claim, transaction=True, relaxed=True),
     base.Complete: Spec(complete),
     base.Fail: Spec(fail),
     base.Extend: Spec(extend),

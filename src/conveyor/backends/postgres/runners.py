@@ -19,13 +19,17 @@ T = TypeVar("T")
 
 DURABLE_SQL = "SET LOCAL synchronous_commit = on"
 """Enqueue returns only once its commit is flushed, whatever the session or role's setting."""
+RELAXED_SQL = "SET LOCAL synchronous_commit = off"
+"""A claim need not wait for its WAL flush: if a crash loses it, its tasks are simply still
+PENDING (they were never started), so at-least-once holds; the flush is off the pickup path."""
 CHANGE_MARK_SQL = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text"
 """The next transaction id of the cluster: it moves whenever anyone commits a write, so a
 waiter polls it (a read of shared memory) instead of the tables."""
 
 
 def run_sync(
-    conn: psycopg.Connection[Any], plan: Plan[T], *, transaction: bool, durable: bool
+    conn: psycopg.Connection[Any], plan: Plan[T], *, transaction: bool, durable: bool,
+    relaxed: bool = False,
 ) -> T:
     """Run ``plan`` on ``conn``: in a transaction of its own when asked, else on whatever the
     connection is in (autocommit for the pool's; the caller's open transaction for
@@ -33,8 +37,8 @@ def run_sync(
     if not transaction:
         return _drive_sync(conn, plan)
     with conn.pipeline() as pipeline, conn.transaction():
-        if durable:
-            conn.execute(DURABLE_SQL)
+        if durable or relaxed:
+            conn.execute(DURABLE_SQL if durable else RELAXED_SQL)
         return _drive_sync(conn, plan, pipeline)
 
 
@@ -57,14 +61,15 @@ def _drive_sync(
 
 
 async def run_async(
-    conn: psycopg.AsyncConnection[Any], plan: Plan[T], *, transaction: bool, durable: bool
+    conn: psycopg.AsyncConnection[Any], plan: Plan[T], *, transaction: bool, durable: bool,
+    relaxed: bool = False,
 ) -> T:
     """The same as :func:`run_sync`, awaiting each round trip."""
     if not transaction:
         return await _drive_async(conn, plan)
     async with conn.pipeline() as pipeline, conn.transaction():
-        if durable:
-            await conn.execute(DURABLE_SQL)
+        if durable or relaxed:
+            await conn.execute(DURABLE_SQL if durable else RELAXED_SQL)
         return await _drive_async(conn, plan, pipeline)
 
 
