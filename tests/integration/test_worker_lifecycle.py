@@ -280,3 +280,26 @@ def test_huge_and_unprintable_exceptions_are_stored_bounded(
     wait_until(lambda: big.info().state == odd.info().state == TaskState.DEAD, timeout=10)
     assert len(big.info().error) <= 70_000
     assert "Unprintable" in odd.info().error
+
+
+def test_a_busy_worker_with_free_slots_picks_up_new_work_at_once(
+    app: Conveyor, start_worker
+) -> None:
+    release = threading.Event()
+
+    @app.task
+    def long_running() -> None:
+        release.wait(30)
+
+    @app.task
+    def quick() -> str:
+        return "quick"
+
+    start_worker(app, concurrency=4)
+    blocker = long_running.enqueue()
+    wait_until(lambda: blocker.info().state == TaskState.RUNNING, timeout=10)
+    try:
+        assert quick.enqueue().result(timeout=5) == "quick"
+        assert blocker.info().state == TaskState.RUNNING, "it ran beside the long task"
+    finally:
+        release.set()

@@ -54,12 +54,12 @@ class Heartbeat(BackgroundLoop):
 
     def leases_changed(self) -> None:
         """New claims: the keeper must know them before the next tick, in case the loop blocks."""
-        if self.keeper is not None and self.keeper.process.is_alive():
+        if self.keeper is not None and self.keeper.running:
             self.keeper.update(self._leases())
 
     async def run_once(self) -> None:
         leases = self._leases()
-        if self.keeper is not None and self.keeper.process.is_alive():
+        if self.keeper is not None and self.keeper.running:
             self.keeper.update(leases)  # it starts from this set as soon as it is ready
         if (self.keeper is None or not self.keeper.alive) and leases:
             lost = set(await self.backend.aexecute(

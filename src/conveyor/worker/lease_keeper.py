@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-import multiprocessing
 import os
-import pickle
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -35,12 +37,13 @@ _encoder = msgspec.msgpack.Encoder()
 
 
 def can_run_apart(url: str, options: dict[str, Any]) -> bool:
-    """Another process can reach the store (not ``:memory:``) and rebuild the backend."""
+    """Another process can reach the store (not ``:memory:``) and rebuild the backend from
+    plain options (a test clock, say, cannot cross a process boundary)."""
     if ":memory:" in url:
         return False
     try:
-        pickle.dumps(options)
-    except Exception:
+        json.dumps(options)
+    except (TypeError, ValueError):
         return False
     return True
 
@@ -48,14 +51,17 @@ def can_run_apart(url: str, options: dict[str, Any]) -> bool:
 class LeaseKeeper:
     def __init__(self, url: str, options: dict[str, Any], worker_id: str,
                  lease_seconds: float, interval_seconds: float) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child_end = multiprocessing.Pipe(duplex=True)
-        self.process = context.Process(
-            target=_keep, name="conveyor-lease-keeper", daemon=True,
-            args=(child_end, url, options, worker_id, lease_seconds, interval_seconds),
+        # A fresh interpreter, not multiprocessing: a spawned child re-imports the parent's
+        # ``__main__``, which in a user's script without a main guard would start it again.
+        parent_end, child_end = socket.socketpair()
+        config = json.dumps([url, options, worker_id, lease_seconds, interval_seconds])
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "import conveyor.worker.lease_keeper as k; k.main()",
+             str(child_end.fileno()), config],
+            pass_fds=[child_end.fileno()], stdin=subprocess.DEVNULL,
         )
-        self.process.start()
         child_end.close()
+        self._conn = Connection(parent_end.detach())
         self._loop: asyncio.AbstractEventLoop | None = None
         self.ready = False
 
@@ -79,9 +85,13 @@ class LeaseKeeper:
         loop.add_reader(self._conn.fileno(), readable)
 
     @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    @property
     def alive(self) -> bool:
         """Ready and running: only then may the worker leave the extending to it."""
-        return self.ready and self.process.is_alive()
+        return self.ready and self.running
 
     def update(self, leases: list[Lease]) -> None:
         # If the keeper is gone the loop's own heartbeat takes over (see ``alive``).
@@ -93,17 +103,20 @@ class LeaseKeeper:
             with contextlib.suppress(ValueError, OSError):
                 self._loop.remove_reader(self._conn.fileno())
         self._conn.close()
-        self.process.join(timeout=5)
-        if self.process.is_alive():
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.join(timeout=5)
+            self.process.wait(timeout=5)
 
 
-def _keep(conn: Connection, url: str, options: dict[str, Any], worker_id: str,
-          lease_seconds: float, interval_seconds: float) -> None:
+def main() -> None:
+    """The keeper's entry point: ``python -c ... <fd> <json config>`` (see ``LeaseKeeper``)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when we stop
+    conn = Connection(int(sys.argv[1]))
+    url, options, worker_id, lease_seconds, interval_seconds = json.loads(sys.argv[2])
     try:
         _serve(conn, url, options, worker_id, lease_seconds, interval_seconds)
     except (EOFError, OSError):

@@ -23,7 +23,7 @@ import uuid
 from collections import deque
 from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from conveyor.backends.base import (
     Claim,
@@ -121,7 +121,14 @@ class Worker:
         self._abandoned: set[str] = set()
         self._share_credit = 0.0
         self._rotation = 0
-        self._slot_event: asyncio.Event | None = None
+        self._wake: asyncio.Event | None = None
+        """Set whenever the fetch loop may have something to do: a slot freed, work arrived
+        (the watcher), or a stop was asked for. One event, so the loop waits on one thing."""
+        self._work_pending = False
+        self._claimed: asyncio.Event | None = None
+        self._last_claim = 0.0
+        self.claim_interval = 0.002
+        """While busy, a wake-up claims a small batch at most this often (seconds)."""
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -141,10 +148,15 @@ class Worker:
         """Ask the worker to stop, from any thread. ``cold`` skips the grace period."""
         self._cold = self._cold or cold
         self._stop_requested = True
-        loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None:
+        loop = self._loop
+        if loop is not None and self._stop is not None:
             with contextlib.suppress(RuntimeError):  # the loop already closed: stopped anyway
-                loop.call_soon_threadsafe(stop.set)
+                loop.call_soon_threadsafe(self._on_stop)
+
+    def _on_stop(self) -> None:
+        assert self._stop is not None and self._wake is not None
+        self._stop.set()
+        self._wake.set()
 
     def install_signal_handlers(self) -> None:
         """SIGTERM / first SIGINT: warm stop; second: cold stop; SIGUSR1: dump stacks."""
@@ -169,8 +181,10 @@ class Worker:
     async def arun(self) -> int:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._claimed = asyncio.Event()
         if self._stop_requested:  # stop() came before the loop existed
-            self._stop.set()
+            self._on_stop()
         backend = self.app.backend
         started_at = await backend.aexecute(Now())
         self._executor = Executor(self.app.tasks, self.id, self.concurrency, self._pool,
@@ -221,10 +235,11 @@ class Worker:
         return self.exit_code
 
     async def _fetch_loop(self) -> None:
-        assert self._stop is not None
-        stop_waiter = asyncio.create_task(self._stop.wait())
+        assert self._stop is not None and self._wake is not None
+        watcher = asyncio.create_task(self._watch_for_work())
         try:
             while not self._stop.is_set():
+                self._wake.clear()  # anything after this instant wakes the wait below
                 claimed = await self._fill()
                 self._start_from_buffer()
                 if claimed is None:  # the backend failed; _fill logged it and backed off
@@ -232,22 +247,50 @@ class Worker:
                 if claimed:
                     continue
                 if self._running or self._buffer:
-                    await self._wait_for_slot(stop_waiter)
+                    await self._wake.wait()
                     continue
                 if self.burst and await self._burst_done():
                     return
-                await self._idle(stop_waiter)
+                await self._idle()
         finally:
-            stop_waiter.cancel()
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def _watch_for_work(self) -> None:
+        """Wake the fetch loop when work arrives, busy or idle. Without it a worker busy with a
+        long task would not see new work until a slot freed, free slots notwithstanding.
+
+        After each wake-up it waits for the loop's next claim: the backend's signal means
+        "work since the last claim", so watching again before that claim would spin."""
+        assert self._wake is not None and self._claimed is not None
+        while True:
+            self._claimed.clear()
+            try:
+                await self.app.backend.wait_for_work(self.queues, self.idle_timeout)
+            except Exception as exc:
+                log.warning("waiting for work failed: %s", exc)
+                await asyncio.sleep(1.0)
+            self._work_pending = True
+            self._wake.set()
+            await self._claimed.wait()
 
     async def _fill(self) -> bool | None:
-        """Claim when enough capacity is free to make a batch worth a round trip.
+        """Claim when enough capacity is free to make a batch worth a round trip, or, when work
+        has arrived, whatever room there is (at most every ``claim_interval``): an urgent task
+        then waits for one small claim, not for half the prefetch to drain.
 
         Returns whether anything was claimed, or None when the backend failed.
         """
+        assert self._loop is not None and self._claimed is not None
         room = self.concurrency + self.prefetch - len(self._running) - len(self._buffer)
-        if room <= 0 or (self._buffer and room < (self.concurrency + self.prefetch) // 2):
+        if room <= 0:
             return False
+        if self._buffer and room < (self.concurrency + self.prefetch) // 2 and not (
+            self._work_pending and self._loop.time() - self._last_claim >= self.claim_interval
+        ):
+            return False
+        self._work_pending = False
         self._share_credit += room * self.app.starvation_share
         oldest = int(self._share_credit)
         self._share_credit -= oldest
@@ -261,6 +304,9 @@ class Worker:
             log.warning("claim failed, retrying in 1s: %s", exc)
             await asyncio.sleep(1.0)
             return None
+        finally:
+            self._last_claim = self._loop.time()
+            self._claimed.set()
         self._buffer.extend(claimed)
         if claimed:
             self._heartbeat.leases_changed()
@@ -342,17 +388,12 @@ class Worker:
         self.processed += 1
 
     def _slot_freed(self) -> None:
-        if self._slot_event is not None:
-            self._slot_event.set()
+        if self._wake is not None:
+            self._wake.set()
 
-    async def _wait_for_slot(self, stop_waiter: asyncio.Task[Any]) -> None:
-        self._slot_event = asyncio.Event()
-        slot = asyncio.create_task(self._slot_event.wait())
-        await asyncio.wait({slot, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
-        slot.cancel()
-
-    async def _idle(self, stop_waiter: asyncio.Task[Any]) -> None:
-        """Sleep until work may have arrived or the next delayed task falls due."""
+    async def _idle(self) -> None:
+        """Sleep until work arrives (the watcher), a stop, or the next delayed task falls due."""
+        assert self._wake is not None
         backend = self.app.backend
         timeout = self.idle_timeout
         try:
@@ -364,9 +405,8 @@ class Worker:
             log.warning("reading the next due time failed: %s", exc)
         if timeout <= 0:
             return
-        wake = asyncio.create_task(backend.wait_for_work(self.queues, timeout))
-        await asyncio.wait({wake, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
-        wake.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _burst_done(self) -> bool:
         await self._finisher.flush()
