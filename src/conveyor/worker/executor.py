@@ -60,6 +60,9 @@ class Executor:
         self.pool = pool
         self.max_result_bytes = max_result_bytes
         self.threads = ThreadRunner()
+        if pool == "thread" and any(not t.is_async and t.executor != "process"
+                                    for t in tasks.values()):
+            self.threads.prestart(concurrency)
         self._process_size = concurrency
         self._processes: ProcessPool | None = None
 

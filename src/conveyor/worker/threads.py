@@ -25,17 +25,28 @@ class ThreadRunner:
     def thread_count(self) -> int:
         return sum(1 for t in self._threads if t.is_alive())
 
+    def prestart(self, count: int) -> None:
+        """Start ``count`` idle threads now, so the first batch of tasks does not pay for thread
+        creation (about 0.3 ms each) before it starts."""
+        with self._lock:
+            for _ in range(count):
+                self._spawn()
+                self._idle += 1
+
+    def _spawn(self) -> None:
+        thread = threading.Thread(
+            target=self._serve, name=f"{self._name}-{len(self._threads)}", daemon=True
+        )
+        self._threads.append(thread)
+        thread.start()
+
     def submit(self, job: Callable[[], None]) -> None:
         """Run ``job`` in a pool thread. It reports its own outcome and must not raise."""
         with self._lock:
             if self._idle > 0:
                 self._idle -= 1
             else:
-                thread = threading.Thread(
-                    target=self._serve, name=f"{self._name}-{len(self._threads)}", daemon=True
-                )
-                self._threads.append(thread)
-                thread.start()
+                self._spawn()
         self._jobs.put(job)
 
     def _serve(self) -> None:
