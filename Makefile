@@ -18,12 +18,16 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy src
 
-# The whole suite, slow (real-process crash) tests included. CI runs exactly this.
+# The whole suite, slow (real-process crash) tests included. CI runs exactly this. The tests
+# start a private redis-server and create a fresh PostgreSQL database per session; the script
+# installs or starts what is missing for that.
 test: lint
+	./scripts/ensure-test-services.sh
 	$(BIN)/pytest
 
 # The inner loop: everything but the slow suites.
 test-quick: $(VENV)/.installed
+	./scripts/ensure-test-services.sh
 	$(BIN)/pytest -m "not slow"
 
 bench: $(VENV)/.installed
