@@ -205,16 +205,18 @@ def test_wait_for_change_times_out_without_change(backend: Backend) -> None:
     assert 0.18 <= time.monotonic() - started < 1.0
 
 
-def test_wait_for_change_wakes_on_a_write(backend: Backend) -> None:
-    """A producer keeps writing until the waiter returns, so the wake-up is the one measured."""
+def _wakes_promptly(backend: Backend, write_once: Callable[[int], bool]) -> None:
+    """Call ``write_once(i)`` every 20 ms from another thread (until it returns False or the
+    waiter is back): ``wait_for_change`` must return well before its 10 s timeout."""
     done = threading.Event()
 
-    def produce() -> None:
-        while not done.is_set():
-            enqueue(backend, new_task())
+    def keep_writing() -> None:
+        i = 0
+        while not done.is_set() and write_once(i):
+            i += 1
             done.wait(0.02)
 
-    thread = threading.Thread(target=produce)
+    thread = threading.Thread(target=keep_writing)
     started = time.monotonic()
     thread.start()
     try:
@@ -223,27 +225,22 @@ def test_wait_for_change_wakes_on_a_write(backend: Backend) -> None:
         done.set()
         thread.join(10)
     assert time.monotonic() - started < 1.0
+
+
+def test_wait_for_change_wakes_on_a_write(backend: Backend) -> None:
+    """A producer keeps writing until the waiter returns, so the wake-up is the one measured."""
+    _wakes_promptly(backend, lambda i: enqueue(backend, new_task()) is not None)
 
 
 def test_wait_for_change_wakes_on_a_completion(backend: Backend) -> None:
     """``TaskHandle.result()`` waits here for the worker's Complete: it must wake for it."""
     enqueue(backend, *[new_task() for _ in range(100)])
     claimed = backend.execute(Claim("w", ["default"], 100, 60.0))
-    done = threading.Event()
 
-    def finish() -> None:
-        for task in claimed:
-            if done.is_set():
-                return
-            backend.execute(Complete([Completion(task.id, task.lease_token, None)]))
-            done.wait(0.02)
+    def complete(i: int) -> bool:
+        if i >= len(claimed):
+            return False
+        backend.execute(Complete([Completion(claimed[i].id, claimed[i].lease_token, None)]))
+        return True
 
-    thread = threading.Thread(target=finish)
-    started = time.monotonic()
-    thread.start()
-    try:
-        backend.wait_for_change(10.0)
-    finally:
-        done.set()
-        thread.join(10)
-    assert time.monotonic() - started < 1.0
+    _wakes_promptly(backend, complete)

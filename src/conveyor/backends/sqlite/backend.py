@@ -142,7 +142,16 @@ class SQLiteBackend:
         start = self._version_at_claim or self._version(work_only=True)
         while time.monotonic() < deadline:
             await asyncio.sleep(min(POLL_INTERVAL_SECONDS, max(0.0, deadline - time.monotonic())))
-            if self._version(work_only=True) != start:
+            # Never wait for the connection here: this runs on the worker's event loop, often
+            # while the SQLite thread is inside a transaction; a busy connection means "look
+            # again at the next poll", not "block the loop until its fsync is done".
+            if not self._lock.acquire(blocking=False):
+                continue
+            try:
+                changed = self._version(work_only=True) != start
+            finally:
+                self._lock.release()
+            if changed:
                 return
 
     def wait_for_change(self, timeout: float) -> None:
