@@ -19,7 +19,16 @@ from conveyor.errors import (
     TaskTimeout,
     UnknownTaskError,
 )
-from conveyor.model import DeadReason, QueueStats, Stats, TaskInfo, TaskState, WorkerInfo
+from conveyor.model import (
+    DeadReason,
+    LatencySummary,
+    MinutePoint,
+    QueueStats,
+    Stats,
+    TaskInfo,
+    TaskState,
+    WorkerInfo,
+)
 from conveyor.retry import Retry
 from conveyor.task import BoundTask, Task, TaskHandle
 from conveyor.worker.worker import Worker
@@ -35,7 +44,9 @@ __all__ = [
     "DeadReason",
     "EnqueueError",
     "InvalidOptionError",
+    "LatencySummary",
     "LeaseLost",
+    "MinutePoint",
     "PayloadTooLarge",
     "QueueStats",
     "ResultTimeout",

@@ -111,12 +111,69 @@ class WorkerInfo(msgspec.Struct, kw_only=True):
         return self.busy / self.concurrency if self.concurrency else 0.0
 
 
+class LatencySummary(msgspec.Struct, kw_only=True):
+    """Percentiles, in seconds, of one latency over the stats window (None: no samples)."""
+
+    count: int = 0
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+
+
+class MinutePoint(msgspec.Struct, kw_only=True):
+    """One minute of a queue's history, for graphs: counts and the minute's p99 latencies."""
+
+    at: datetime
+    """Start of the minute (UTC)."""
+    enqueued: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+    dead: int = 0
+    wait_p99: float | None = None
+    latency_p99: float | None = None
+
+
 class QueueStats(msgspec.Struct, kw_only=True):
-    """Depth of one queue per state, and the age of its oldest ready task."""
+    """One queue: its depth per state now, and what happened to it over the stats window.
+
+    Counters and latencies come from the metrics the backend keeps (written with the acks), so
+    every process reads the same cluster-wide figures.
+    """
 
     queue: str
     counts: dict[str, int]
     oldest_pending_age: float | None = None
+    paused: bool = False
+    window_seconds: float = 300.0
+    enqueued: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    """Attempts that raised (retried or dead)."""
+    retried: int = 0
+    dead: int = 0
+    cancelled: int = 0
+    wait: LatencySummary = msgspec.field(default_factory=LatencySummary)
+    """Enqueue (or due time) -> start."""
+    latency: LatencySummary = msgspec.field(default_factory=LatencySummary)
+    """Enqueue (or due time) -> done: what a producer waits for a result."""
+    series: list[MinutePoint] = msgspec.field(default_factory=list)
+    """Oldest first, one point per minute of the window."""
+
+    def rate(self, counter: str) -> float:
+        """Events per second over the window, e.g. ``rate("succeeded")``."""
+        value: int = getattr(self, counter)
+        return value / self.window_seconds if self.window_seconds else 0.0
+
+    @property
+    def dead_per_minute(self) -> float:
+        return self.rate("dead") * 60.0
+
+    @property
+    def error_rate(self) -> float:
+        """Share of finished attempts that raised, over the window."""
+        finished = self.succeeded + self.failed
+        return self.failed / finished if finished else 0.0
 
     def count(self, state: TaskState | str) -> int:
         return self.counts.get(str(state), 0)
