@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 
 
 def new_task_id() -> str:
@@ -15,4 +14,7 @@ def new_task_id() -> str:
     value |= (rand >> 68) << 64  # 12 random bits
     value |= 0b10 << 62  # RFC 4122 variant
     value |= rand & ((1 << 62) - 1)
-    return str(uuid.UUID(int=value))
+    # The canonical 8-4-4-4-12 form, without building a uuid.UUID (a third of a bulk
+    # enqueue's Python time went there).
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

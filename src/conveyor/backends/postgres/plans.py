@@ -17,6 +17,8 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
 
+import msgspec
+
 from conveyor.backends import base
 from conveyor.backends.queryfiles import load_queries
 
@@ -70,6 +72,9 @@ class Spec:
     writes: bool = True
 
 
+_JSON = msgspec.json.Encoder()
+
+
 # -- tasks ----------------------------------------------------------------------------------------
 
 
@@ -77,21 +82,7 @@ def enqueue(op: base.Enqueue, now: float | None) -> Plan[list[base.EnqueueOutcom
     tasks = list(op.tasks)
     if not tasks:
         return []
-    reply = yield Statement("enqueue", {
-        "now": now,
-        "ids": [t.id for t in tasks],
-        "names": [t.name for t in tasks],
-        "queues": [t.queue for t in tasks],
-        "payloads": [t.payload for t in tasks],
-        "priorities": [t.priority for t in tasks],
-        "max_retries": [t.max_retries for t in tasks],
-        "delays": [float(t.delay_seconds) for t in tasks],
-        "etas": [None if t.eta is None else float(t.eta) for t in tasks],
-        "keys": [t.idempotency_key for t in tasks],
-        "timeouts": [None if t.timeout_seconds is None else float(t.timeout_seconds)
-                     for t in tasks],
-        "ttls": [float(t.result_ttl_seconds) for t in tasks],
-    })
+    reply = yield Statement("enqueue", {"now": now, "batch": _enqueue_batch(tasks)})
     created = {row[0] for row in reply.rows}
     keys = [t.idempotency_key for t in tasks if t.id not in created]
     existing: dict[str, str] = {}
@@ -103,6 +94,15 @@ def enqueue(op: base.Enqueue, now: float | None) -> Plan[list[base.EnqueueOutcom
         else base.EnqueueOutcome(existing[t.idempotency_key or ""], created=False)
         for t in tasks
     ]
+
+
+def _enqueue_batch(tasks: list[base.NewTask]) -> str:
+    """The rows of enqueue.sql as one JSON text, payloads in base64."""
+    return _JSON.encode([
+        (t.id, t.name, t.queue, t.payload, t.priority, t.max_retries, float(t.delay_seconds),
+         t.eta, t.idempotency_key, t.timeout_seconds, float(t.result_ttl_seconds))
+        for t in tasks
+    ]).decode()
 
 
 def claim(op: base.Claim, now: float | None) -> Plan[list[base.ClaimedTask]]:
