@@ -42,6 +42,10 @@ class Statement:
     query: str
     """The name of a file in ``queries/`` (or of an ``INLINE`` statement)."""
     params: dict[str, Any]
+    wait: bool = True
+    """False: the plan does not read this statement's reply, so inside a transaction the runner
+    sends it without waiting and the next statement travels in the same round trip (it still
+    runs after this one and sees its changes). Its reply is empty."""
 
     @property
     def sql(self) -> bytes:
@@ -109,7 +113,8 @@ def claim(op: base.Claim, now: float | None) -> Plan[list[base.ClaimedTask]]:
     """Promote what is due, take the oldest-first share, then fill up by priority; queues in the
     order given (the worker rotates it)."""
     queues = list(op.queues)
-    yield Statement("claim_promote_due", {"now": now, "queues": queues, "limit": PROMOTE_LIMIT})
+    yield Statement("claim_promote_due", {"now": now, "queues": queues, "limit": PROMOTE_LIMIT},
+                    wait=False)
     claimed: list[base.ClaimedTask] = []
     for query, wanted in (("claim_oldest", min(op.oldest_first, op.limit)), ("claim", None)):
         goal = op.limit if wanted is None else len(claimed) + wanted

@@ -3,7 +3,8 @@
 They are the only code that differs between the two worlds, and they know nothing about any
 transition. A transaction of several statements runs in pipeline mode: BEGIN (and the durable
 ``SET LOCAL``) travel with the first statement, COMMIT with the last sync, so a transaction
-costs one round trip per dependent step plus one.
+costs one round trip per dependent step plus one (a step whose reply nobody reads travels with
+the next one).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from psycopg.rows import tuple_row
 from conveyor.backends.postgres.plans import Plan, Reply
 
 T = TypeVar("T")
+NO_REPLY = Reply([], -1)
 
 DURABLE_SQL = "SET LOCAL synchronous_commit = on"
 """Enqueue returns only once its commit is flushed, whatever the session or role's setting."""
@@ -50,6 +52,9 @@ def _drive_sync(
         statement = next(plan)
         while True:
             cursor.execute(statement.sql, statement.params)
+            if pipeline is not None and not statement.wait:
+                statement = plan.send(NO_REPLY)
+                continue
             if pipeline is not None:
                 pipeline.sync()  # the next step depends on this reply: fetch it now
             rows = cursor.fetchall() if cursor.description is not None else []
@@ -82,6 +87,9 @@ async def _drive_async(
         statement = next(plan)
         while True:
             await cursor.execute(statement.sql, statement.params)
+            if pipeline is not None and not statement.wait:
+                statement = plan.send(NO_REPLY)
+                continue
             if pipeline is not None:
                 await pipeline.sync()
             rows = await cursor.fetchall() if cursor.description is not None else []
