@@ -72,7 +72,9 @@ class Spec:
     durable: bool = False
     """Commit with ``synchronous_commit = on`` whatever the session's setting (enqueue)."""
     relaxed: bool = False
-    """Commit without waiting for the WAL flush (claim: a lost claim leaves tasks PENDING)."""
+    """Commit without waiting for the WAL flush (claim: a lost claim leaves tasks PENDING).
+    Without ``transaction`` each statement stands alone (a crash between two leaves a valid
+    state) and the runner pipelines them: one round trip per step whose reply is read."""
     writes: bool = True
 
 
@@ -324,7 +326,7 @@ def now(op: base.Now, now: float | None) -> Plan[float]:
 
 SPECS: dict[type[Any], Spec] = {
     base.Enqueue: Spec(enqueue, transaction=True, durable=True),
-    base.Claim: Spec(claim, transaction=True, relaxed=True),
+    base.Claim: Spec(claim, relaxed=True),
     base.Complete: Spec(complete),
     base.Fail: Spec(fail),
     base.Extend: Spec(extend),

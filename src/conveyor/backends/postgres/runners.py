@@ -23,7 +23,8 @@ DURABLE_SQL = "SET LOCAL synchronous_commit = on"
 """Enqueue returns only once its commit is flushed, whatever the session or role's setting."""
 RELAXED_SQL = "SET LOCAL synchronous_commit = off"
 """A claim need not wait for its WAL flush: if a crash loses it, its tasks are simply still
-PENDING (they were never started), so at-least-once holds; the flush is off the pickup path."""
+PENDING (they were never started), so at-least-once holds; the flush is off the pickup path.
+Also valid in a pipeline's implicit transaction (the statements up to a sync)."""
 CHANGE_MARK_SQL = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text"
 """The next transaction id of the cluster: it moves whenever anyone commits a write, so a
 waiter polls it (a read of shared memory) instead of the tables."""
@@ -35,28 +36,41 @@ def run_sync(
 ) -> T:
     """Run ``plan`` on ``conn``: in a transaction of its own when asked, else on whatever the
     connection is in (autocommit for the pool's; the caller's open transaction for
-    ``execute_on``)."""
-    if not transaction:
-        return _drive_sync(conn, plan)
-    with conn.pipeline() as pipeline, conn.transaction():
-        if durable or relaxed:
-            conn.execute(DURABLE_SQL if durable else RELAXED_SQL)
-        return _drive_sync(conn, plan, pipeline)
+    ``execute_on``).
+
+    ``relaxed`` without ``transaction``: every statement is atomic on its own, so the plan runs
+    in pipeline mode with no BEGIN/COMMIT; what travels together up to a sync forms one implicit
+    transaction, committed by that sync without waiting for the WAL flush. A claim then costs
+    one round trip."""
+    if transaction:
+        with conn.pipeline() as pipeline, conn.transaction():
+            if durable or relaxed:
+                conn.execute(DURABLE_SQL if durable else RELAXED_SQL)
+            return _drive_sync(conn, plan, pipeline)
+    if relaxed:
+        with conn.pipeline() as pipeline:
+            return _drive_sync(conn, plan, pipeline, prelude=RELAXED_SQL)
+    return _drive_sync(conn, plan)
 
 
 def _drive_sync(
-    conn: psycopg.Connection[Any], plan: Plan[T], pipeline: psycopg.Pipeline | None = None
+    conn: psycopg.Connection[Any], plan: Plan[T], pipeline: psycopg.Pipeline | None = None,
+    prelude: str | None = None,
 ) -> T:
     cursor = conn.cursor(row_factory=tuple_row)
     try:
-        statement = next(plan)
+        statement, group_open = next(plan), False
         while True:
+            if prelude is not None and not group_open:
+                conn.execute(prelude)
+                group_open = True
             cursor.execute(statement.sql, statement.params)
             if pipeline is not None and not statement.wait:
                 statement = plan.send(NO_REPLY)
                 continue
             if pipeline is not None:
                 pipeline.sync()  # the next step depends on this reply: fetch it now
+                group_open = False
             rows = cursor.fetchall() if cursor.description is not None else []
             statement = plan.send(Reply(rows, cursor.rowcount))
     except StopIteration as done:
@@ -70,28 +84,35 @@ async def run_async(
     relaxed: bool = False,
 ) -> T:
     """The same as :func:`run_sync`, awaiting each round trip."""
-    if not transaction:
-        return await _drive_async(conn, plan)
-    async with conn.pipeline() as pipeline, conn.transaction():
-        if durable or relaxed:
-            await conn.execute(DURABLE_SQL if durable else RELAXED_SQL)
-        return await _drive_async(conn, plan, pipeline)
+    if transaction:
+        async with conn.pipeline() as pipeline, conn.transaction():
+            if durable or relaxed:
+                await conn.execute(DURABLE_SQL if durable else RELAXED_SQL)
+            return await _drive_async(conn, plan, pipeline)
+    if relaxed:
+        async with conn.pipeline() as pipeline:
+            return await _drive_async(conn, plan, pipeline, prelude=RELAXED_SQL)
+    return await _drive_async(conn, plan)
 
 
 async def _drive_async(
     conn: psycopg.AsyncConnection[Any], plan: Plan[T],
-    pipeline: psycopg.AsyncPipeline | None = None,
+    pipeline: psycopg.AsyncPipeline | None = None, prelude: str | None = None,
 ) -> T:
     cursor = conn.cursor(row_factory=tuple_row)
     try:
-        statement = next(plan)
+        statement, group_open = next(plan), False
         while True:
+            if prelude is not None and not group_open:
+                await conn.execute(prelude)
+                group_open = True
             await cursor.execute(statement.sql, statement.params)
             if pipeline is not None and not statement.wait:
                 statement = plan.send(NO_REPLY)
                 continue
             if pipeline is not None:
                 await pipeline.sync()
+                group_open = False
             rows = await cursor.fetchall() if cursor.description is not None else []
             statement = plan.send(Reply(rows, cursor.rowcount))
     except StopIteration as done:
