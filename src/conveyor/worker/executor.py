@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Literal
 
 from conveyor.backends.base import Backend, ClaimedTask
@@ -129,7 +130,7 @@ class Executor:
             prepared.task, prepared.args, prepared.kwargs, prepared.context
         )
 
-        def call() -> None:
+        def call() -> Callable[[], None]:
             set_current_task(context)
             try:
                 if task.transactional:
@@ -140,7 +141,7 @@ class Executor:
                 outcome = raised(exc, task.retry)
             finally:
                 set_current_task(None)
-            on_done(outcome)
+            return partial(on_done, outcome)
 
         self.threads.submit(call)
 

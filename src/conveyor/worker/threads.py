@@ -12,11 +12,16 @@ import queue
 import threading
 from collections.abc import Callable
 
+Job = Callable[[], Callable[[], None]]
+"""Runs a task and returns how to report its outcome. The pool counts the thread idle before it
+reports: once reported, the worker may submit the next task at once, and it must find this
+thread idle rather than start another."""
+
 
 class ThreadRunner:
     def __init__(self, name: str = "conveyor-task") -> None:
         self._name = name
-        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._idle = 0
         self._threads: list[threading.Thread] = []
@@ -40,8 +45,8 @@ class ThreadRunner:
         self._threads.append(thread)
         thread.start()
 
-    def submit(self, job: Callable[[], None]) -> None:
-        """Run ``job`` in a pool thread. It reports its own outcome and must not raise."""
+    def submit(self, job: Job) -> None:
+        """Run ``job`` in a pool thread, then its report; neither may raise."""
         with self._lock:
             if self._idle > 0:
                 self._idle -= 1
@@ -54,9 +59,10 @@ class ThreadRunner:
             job = self._jobs.get()
             if job is None:
                 return
-            job()
+            report = job()
             with self._lock:
                 self._idle += 1
+            report()
 
     def shutdown(self) -> None:
         """Ask idle threads to exit; busy (or abandoned) ones exit when their task returns."""
