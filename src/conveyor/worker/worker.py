@@ -397,9 +397,12 @@ class Worker:
         backend = self.app.backend
         timeout = self.idle_timeout
         try:
-            due = await backend.aexecute(NextDueAt(self.queues))
+            # Side by side, not one after the other: an enqueue that lands meanwhile waits for
+            # this nap to begin before it wakes the loop.
+            due, now = await asyncio.gather(
+                backend.aexecute(NextDueAt(self.queues)), backend.aexecute(Now())
+            )
             if due is not None:
-                now = await backend.aexecute(Now())
                 timeout = max(0.0, min(timeout, due - now))
         except Exception as exc:
             log.warning("reading the next due time failed: %s", exc)
