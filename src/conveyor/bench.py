@@ -16,6 +16,7 @@ Figures are reported beside it as a ratio.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import sqlite3
 import statistics
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +79,9 @@ class Harness:
         self.queue = f"bench-{os.getpid()}-{int(time.time())}-{self.run_number}"
         return self.url, record
 
-    def enqueue(self, calls: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> None:
-        self.task.options(queue=self.queue).enqueue_many(calls)
+    def enqueue(self, calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+                **options: Any) -> None:
+        self.task.options(queue=self.queue, **options).enqueue_many(calls)
 
     def start_workers(self, url: str, record: Path, processes: int, burst: bool
                       ) -> list[subprocess.Popen[bytes]]:
@@ -163,6 +166,66 @@ class Harness:
         waits = sorted((start - enqueued) * 1000 for _, enqueued, start in read(record))
         return {"p50": percentile(waits, 50), "p95": percentile(waits, 95),
                 "p99": percentile(waits, 99), "max": waits[-1]}
+
+    def priority(self, lows: int = 10_000, highs: int = 20) -> dict[str, float]:
+        """Workload P: ``lows`` priority-1 tasks wait; 2 workers start; as soon as the first low
+        one has run, ``highs`` priority-9 tasks arrive one by one. How long each high one waited
+        (ms), and how many low ones started before the first and the last high one."""
+        url, record = self.fresh()
+        app.use(url)
+        for first in range(0, lows, 1000):
+            now = time.time()
+            self.enqueue([((i, now), {}) for i in range(first, min(first + 1000, lows))],
+                         priority=1)
+        workers = self.start_workers(url, record, 2, burst=False)
+        try:
+            self._wait_records(record, workers, 1)
+            for i in range(lows, lows + highs):
+                self.enqueue([((i, time.time()), {})], priority=9)
+            self._wait_records(record, workers, lows + highs)
+        finally:
+            stop(workers)
+            app.close()
+        check_exactly_once(record, lows + highs)
+        records = read(record)
+        high = sorted((start - enqueued) * 1000 for number, enqueued, start in records
+                      if number >= lows)
+        high_starts = [start for number, _, start in records if number >= lows]
+        low_starts = [start for number, _, start in records if number < lows]
+        return {"p50": percentile(high, 50), "max": high[-1],
+                "lows_before_first": sum(s < min(high_starts) for s in low_starts),
+                "lows_before_last": sum(s < max(high_starts) for s in low_starts)}
+
+    def delayed(self, count: int = 200, ahead: tuple[float, float] = (1.0, 3.0)
+                ) -> dict[str, float]:
+        """Workload D: ``count`` tasks due 1-3 s ahead, idle worker; start - due in ms
+        (negative: early, which must never happen)."""
+        url, record = self.fresh()
+        app.use(url)
+        workers = self.start_workers(url, record, 1, burst=False)
+        try:
+            wait_registered(1, self.queue)
+            rng = random.Random(20261122)
+            for i in range(count):
+                due = time.time() + rng.uniform(*ahead)
+                self.task.options(queue=self.queue, eta=datetime.fromtimestamp(due, UTC)
+                                  ).enqueue(i, due)
+            self._wait_records(record, workers, count, timeout=ahead[1] + 60)
+        finally:
+            stop(workers)
+            app.close()
+        check_exactly_once(record, count)
+        late = sorted((start - due) * 1000 for _, due, start in read(record))
+        return {"p50": percentile(late, 50), "p99": percentile(late, 99), "max": late[-1],
+                "early": sum(1 for x in late if x < 0)}
+
+    def _wait_records(self, record: Path, workers: list[subprocess.Popen[bytes]], count: int,
+                      timeout: float = 600.0) -> None:
+        saved_n, self.n = self.n, count
+        try:
+            self.wait_done(record, workers, timeout)
+        finally:
+            self.n = saved_n
 
 
 def baseline(url: str | None, workdir: Path, n: int) -> tuple[float, float]:
@@ -329,6 +392,10 @@ def run(n: int = 20_000, repeats: int = 3, concurrency: int = 32, kind: str = "s
             figures["e2e_2"].append(harness.concurrent(2))
         log("pickup latency (1,000 tasks, one every 5 ms, 1 idle worker)")
         latency = harness.latency()
+        log("priority under backlog (10,000 priority 1, then 20 priority 9, 2 workers)")
+        priority = harness.priority()
+        log("delayed precision (200 tasks due 1-3 s ahead, 1 idle worker)")
+        delayed = harness.delayed()
     medians = {key: statistics.median(values) for key, values in figures.items()}
     return {
         "n": n, "repeats": repeats, "concurrency": concurrency, "kind": kind, "store": store,
@@ -339,4 +406,6 @@ def run(n: int = 20_000, repeats: int = 3, concurrency: int = 32, kind: str = "s
             "drain_2_vs_baseline": medians["drain_2"] / medians["baseline_drain"],
         },
         "latency_ms": latency,
+        "priority_ms": priority,
+        "delayed_ms": delayed,
     }

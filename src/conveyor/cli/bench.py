@@ -27,7 +27,8 @@ from rich.table import Table
               help="Also write the JSON figures to this file.")
 def bench(n: int, repeats: int, concurrency: int, kind: str, url: str | None, as_json: bool,
           save: Path | None) -> None:
-    """Throughput (enqueue, drain with 1 and 2 processes, end to end) and pickup latency."""
+    """The BENCHMARKS.md workloads: throughput (enqueue, drain with 1 and 2 processes, end to
+    end), pickup latency, priority under backlog and delayed precision."""
     from conveyor import bench as workloads
 
     console = Console(stderr=True)
@@ -45,7 +46,10 @@ def table(report: dict[str, object]) -> Table:
     figures = report["figures"]
     ratios = report["ratios"]
     latency = report["latency_ms"]
+    priority = report["priority_ms"]
+    delayed = report["delayed_ms"]
     assert isinstance(figures, dict) and isinstance(ratios, dict) and isinstance(latency, dict)
+    assert isinstance(priority, dict) and isinstance(delayed, dict)
     from conveyor.bench import median_range
 
     store = report["store"]
@@ -65,4 +69,11 @@ def table(report: dict[str, object]) -> Table:
     out.add_row("end to end, 2 worker processes", median_range(figures["e2e_2"]), "")
     out.add_row("pickup latency p50 / p95 / p99 / max (ms)",
                 " / ".join(f"{latency[k]:.1f}" for k in ("p50", "p95", "p99", "max")), "")
+    out.add_row("priority 9 behind 10,000 priority 1: wait p50 / max (ms)",
+                f"{priority['p50']:.1f} / {priority['max']:.1f}",
+                f"lows before: {priority['lows_before_first']:.0f} / "
+                f"{priority['lows_before_last']:.0f}")
+    out.add_row("delayed 1-3 s: start - due p50 / p99 / max (ms)",
+                " / ".join(f"{delayed[k]:.1f}" for k in ("p50", "p99", "max")),
+                f"early: {delayed['early']:.0f}")
     return out
