@@ -14,7 +14,12 @@ def new_task_id() -> str:
     value |= (rand >> 68) << 64  # 12 random bits
     value |= 0b10 << 62  # RFC 4122 variant
     value |= rand & ((1 << 62) - 1)
-    # The canonical 8-4-4-4-12 form, without building a uuid.UUID (a third of a bulk
-    # enqueue's Python time went there).
-    h = f"{value:032x}"
+    return canonical_uuid(f"{value:032x}")
+
+
+def canonical_uuid(hex32: str) -> str:
+    """The 8-4-4-4-12 form of 32 lowercase hex digits, as ``str(uuid.UUID(...))`` gives it
+    without building a ``uuid.UUID`` (several microseconds each: a third of a bulk enqueue's
+    Python time, and of a Redis claim's reply parsing)."""
+    h = hex32
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

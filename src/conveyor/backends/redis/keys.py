@@ -38,8 +38,9 @@ That saves 20 bytes in each place an id is stored (record field, index member).
 
 from __future__ import annotations
 
-import uuid
 from typing import NamedTuple
+
+from conveyor.ids import canonical_uuid
 
 PREFIX = "conveyor"
 QUEUES = f"{PREFIX}:queues"
@@ -94,19 +95,19 @@ def groups(queues: list[str]) -> list[str]:
 
 def encode_id(task_id: str) -> bytes:
     """The compact stored form of a task id (see the module docstring)."""
-    if len(task_id) == 36:
+    if len(task_id) == 36 and task_id[8] == task_id[13] == task_id[18] == task_id[23] == "-":
+        digits = task_id.replace("-", "")
         try:
-            parsed = uuid.UUID(task_id)
+            packed = bytes.fromhex(digits)
         except ValueError:
-            pass
-        else:
-            if str(parsed) == task_id:
-                return parsed.bytes
+            packed = b""
+        if len(packed) == 16 and packed.hex() == digits:  # canonical: lowercase, 8-4-4-4-12
+            return packed
     raw = task_id.encode()
     return _RAW + _RAW + raw if len(raw) == 15 else _RAW + raw
 
 
 def decode_id(stored: bytes) -> str:
     if len(stored) == 16:
-        return str(uuid.UUID(bytes=stored))
+        return canonical_uuid(stored.hex())
     return stored.lstrip(_RAW).decode()
