@@ -15,6 +15,7 @@ from conveyor.backends.base import (
     GetTasks,
     ListTasks,
     ListWorkers,
+    MetricsRead,
     Now,
     PauseQueue,
     Purge,
@@ -24,6 +25,7 @@ from conveyor.backends.base import (
 from conveyor.errors import ConfigurationError, InvalidOptionError, UnknownTaskError
 from conveyor.inspect import stats as build_stats
 from conveyor.inspect import task_info, worker_info
+from conveyor.metrics.read import window_minutes
 from conveyor.model import Stats, TaskInfo, TaskState, WorkerInfo
 from conveyor.retry import DEFAULT_RETRY, Retry
 from conveyor.schedule import Misfire, Schedule, validate
@@ -274,10 +276,17 @@ class Conveyor:
         rows = self.backend.execute(ListTasks(queue, state_name, limit, offset))
         return [task_info(row) for row in rows]
 
-    def stats(self) -> Stats:
+    def stats(self, window: float = 300.0) -> Stats:
+        """Depth per queue and state, workers and utilization, and over the last ``window``
+        seconds (whole minutes of the backend's clock): counts of enqueued / succeeded /
+        failed / retried / dead / expired tasks, wait and latency percentiles, one point per
+        minute. Cluster-wide: every figure is read from the backend."""
         counts = self.backend.execute(QueueStatsRead())
         workers = self.backend.execute(ListWorkers())
-        return build_stats(counts, workers, self.backend.execute(Now()))
+        now = self.backend.execute(Now())
+        first, last = window_minutes(now, window)
+        metrics = self.backend.execute(MetricsRead(first, last))
+        return build_stats(counts, workers, now, metrics, (first, last))
 
     def workers(self) -> list[WorkerInfo]:
         return [worker_info(w) for w in self.backend.execute(ListWorkers())]
