@@ -25,6 +25,7 @@ from conveyor.backends.base import (
 from conveyor.errors import ConfigurationError, InvalidOptionError, UnknownTaskError
 from conveyor.inspect import stats as build_stats
 from conveyor.inspect import task_info, worker_info
+from conveyor.metrics.alerts import AlertRule, Breach, evaluate
 from conveyor.metrics.read import window_minutes
 from conveyor.model import Stats, TaskInfo, TaskState, WorkerInfo
 from conveyor.retry import DEFAULT_RETRY, Retry
@@ -75,6 +76,7 @@ class Conveyor:
         self.result_ttl = result_ttl
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.schedules: dict[str, Schedule] = {}
+        self.alerts: list[AlertRule] = []
         self.backend_options: dict[str, Any] = backend_options or {}
         self.run_until_idle_waits = True
         """Whether ``run_until_idle`` waits for delayed work by default (not on a fake clock)."""
@@ -235,6 +237,28 @@ class Conveyor:
             raise ConfigurationError(f"a different schedule named {schedule.name!r} exists")
         self.schedules[schedule.name] = schedule
         return schedule
+
+    def alert(
+        self,
+        queue: str | None = None,
+        *,
+        max_depth: int | None = None,
+        min_utilization: float | None = None,
+        max_utilization: float | None = None,
+        max_dead_per_minute: float | None = None,
+        max_p99_seconds: float | None = None,
+    ) -> AlertRule:
+        """Declare alert thresholds for ``queue`` (None: every queue, each on its own); call it
+        as often as needed. ``conveyor health`` checks them, ``conveyor alerts --prometheus``
+        writes the same as Prometheus rules (see :mod:`conveyor.metrics.alerts`)."""
+        rule = AlertRule(queue, max_depth, min_utilization, max_utilization,
+                         max_dead_per_minute, max_p99_seconds)
+        self.alerts.append(rule)
+        return rule
+
+    def health(self, window: float = 300.0) -> list[Breach]:
+        """Every alert threshold breached now (empty: healthy)."""
+        return evaluate(self.alerts, self.stats(window))
 
     def get_task(self, name: str) -> Task[Any, Any]:
         try:

@@ -9,6 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from backends.conftest import BackendKind
 from backends.support import claim, enqueue, new_task
@@ -21,6 +22,7 @@ from conveyor.backends.base import (
     RecordMetrics,
     RecoverExpired,
 )
+from conveyor.metrics.prometheus import exposition
 
 
 def _read(backend: Backend, first: int, last: int) -> dict[tuple[str, int, str], float]:
@@ -132,5 +134,16 @@ def test_workers_count_a_known_mix_exactly(backend_kind: BackendKind, tmp_path: 
         assert stats.count("DEAD") == 2 and stats.count("DONE") == 8
         assert sum(p.succeeded for p in stats.series) == 8
         assert stats.dead_per_minute > 0 and 0 < stats.error_rate < 1
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(exposition(app).decode())
+            for s in family.samples
+        }
+        finished = "conveyor_tasks_finished_total"
+        assert {status: samples[(finished, (("queue", "mix"), ("status", status)))]
+                for status in ("succeeded", "failed", "retried", "dead", "expired")} == {
+            "succeeded": 8, "failed": 6, "retried": 4, "dead": 2, "expired": 0}
+        assert samples[("conveyor_tasks_enqueued_total", (("queue", "mix"),))] == 10
+        assert samples[("conveyor_task_latency_seconds_count", (("queue", "mix"),))] == 8
     finally:
         app.close()
