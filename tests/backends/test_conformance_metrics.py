@@ -147,3 +147,15 @@ def test_workers_count_a_known_mix_exactly(backend_kind: BackendKind, tmp_path: 
         assert samples[("conveyor_task_latency_seconds_count", (("queue", "mix"),))] == 8
     finally:
         app.close()
+
+
+def test_cancel_counts_cancelled_tasks_per_queue(backend: Backend, clock) -> None:
+    from conveyor.backends.base import Cancel
+
+    minute = int(clock.now // 60)
+    a1, a2, b1 = enqueue(backend, new_task("a"), new_task("a", delay=60.0), new_task("b"))
+    claim(backend, ["b"])
+    assert sorted(backend.execute(Cancel([a1, a2, b1, "missing"]))) == sorted([a1, a2])
+    read = _read(backend, minute, minute)
+    assert read[("a", minute, "cancelled")] == 2 and read[("a", 0, "cancelled")] == 2
+    assert ("b", 0, "cancelled") not in read

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from conveyor.backends.base import ClaimedTask, Completion, Failure, MetricCount, RecordMetrics
@@ -121,3 +122,28 @@ class MetricsRecorder:
         """A write that failed: its counts join the next one."""
         for c in op.counts:
             self._counts[(c.queue, c.minute, c.name)] += c.value
+
+
+class BusyMeter:
+    """Busy slots averaged over time: each heartbeat reports the mean since the previous one, so
+    a worker whose slots fill and empty between two heartbeats is not reported as idle (or as
+    full) by the luck of one instant. Two monotonic reads per task."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._busy = 0
+        self._changed = self._since = clock()
+        self._area = 0.0
+
+    def set(self, busy: int) -> None:
+        now = self._clock()
+        self._area += self._busy * (now - self._changed)
+        self._busy, self._changed = busy, now
+
+    def average(self) -> int:
+        """The mean busy slots since the last call, rounded (the registry keeps whole slots)."""
+        now = self._clock()
+        area = self._area + self._busy * (now - self._changed)
+        elapsed = now - self._since
+        self._area, self._changed, self._since = 0.0, now, now
+        return round(area / elapsed) if elapsed > 0 else self._busy
