@@ -90,6 +90,14 @@ def enqueue(op: base.Enqueue, now: float | None) -> Plan[list[base.EnqueueOutcom
         return []
     reply = yield Statement("enqueue", {"now": now, "batch": _enqueue_batch(tasks)})
     created = {row[0] for row in reply.rows}
+    per_queue: dict[str, int] = {}
+    for t in tasks:
+        if t.id in created:
+            per_queue[t.queue] = per_queue.get(t.queue, 0) + 1
+    if per_queue:
+        yield Statement("enqueue_count", {
+            "now": now, "queues": list(per_queue), "counts": [float(n) for n in per_queue.values()],
+        })
     keys = [t.idempotency_key for t in tasks if t.id not in created]
     existing: dict[str, str] = {}
     if keys:
@@ -191,8 +199,7 @@ def recover_expired(op: base.RecoverExpired, now: float | None) -> Plan[base.Rec
     reply = yield Statement("recover_expired", {
         "now": now, "max_worker_lost": op.max_worker_lost, "limit": op.limit,
     })
-    dead = sum(1 for state, _ in reply.rows if state == "DEAD")
-    return base.Recovered(requeued=len(reply.rows) - dead, dead=dead)
+    return base.recovered(reply.rows)
 
 
 def _by_ids(query: str) -> Callable[[Any, float | None], Plan[list[str]]]:
@@ -210,6 +217,22 @@ def _by_ids(query: str) -> Callable[[Any, float | None], Plan[list[str]]]:
     return plan
 
 
+def cancel(op: base.Cancel, now: float | None) -> Plan[list[str]]:
+    ids = list(op.ids)
+    if not ids:
+        return []
+    reply = yield Statement("cancel", {"now": now, "ids": ids})
+    per_queue: dict[str, int] = {}
+    for _, queue in reply.rows:
+        per_queue[queue] = per_queue.get(queue, 0) + 1
+    if per_queue:
+        yield Statement("cancel_count", {
+            "now": now, "queues": list(per_queue), "counts": [float(n) for n in per_queue.values()],
+        })
+    moved = {row[0] for row in reply.rows}
+    return [task_id for task_id in ids if task_id in moved]
+
+
 def purge(op: base.Purge, now: float | None) -> Plan[int]:
     reply = yield Statement("purge", {"queue": op.queue, "state": op.state})
     return reply.rowcount
@@ -217,8 +240,38 @@ def purge(op: base.Purge, now: float | None) -> Plan[int]:
 
 def prune(op: base.Prune, now: float | None) -> Plan[int]:
     yield Statement("prune_workers", {"now": now, "silence": float(op.worker_silence_seconds)})
+    yield Statement("prune_metrics", {"now": now,
+                                      "retention": float(op.metrics_retention_seconds)})
     reply = yield Statement("prune", {"now": now, "limit": PRUNE_LIMIT})
     return reply.rowcount
+
+
+# -- metrics --------------------------------------------------------------------------------------
+
+
+def record_metrics(op: base.RecordMetrics, now: float | None) -> Plan[None]:
+    counts = list(op.counts)
+    if not counts:
+        return None
+    yield Statement("record_metrics", {
+        "queues": [c.queue for c in counts], "minutes": [c.minute for c in counts],
+        "names": [c.name for c in counts], "values": [float(c.value) for c in counts],
+    })
+    return None
+
+
+def metrics_read(op: base.MetricsRead, now: float | None) -> Plan[list[base.MetricCount]]:
+    reply = yield Statement("metrics_read", {"since_minute": op.since_minute,
+                                             "until_minute": op.until_minute})
+    return [base.MetricCount(q, int(m), n, float(v)) for q, m, n, v in reply.rows]
+
+
+# -- queues ---------------------------------------------------------------------------------------
+
+
+def pause_queue(op: base.PauseQueue, now: float | None) -> Plan[None]:
+    yield Statement("pause_queue", {"queue": op.queue, "paused": op.paused, "now": now})
+    return None
 
 
 # -- worker registry ------------------------------------------------------------------------------
@@ -292,13 +345,8 @@ def list_tasks(op: base.ListTasks, now: float | None) -> Plan[list[base.TaskRow]
 
 def queue_stats_read(op: base.QueueStatsRead, now: float | None) -> Plan[list[base.QueueCounts]]:
     reply = yield Statement("queue_stats_read", {})
-    by_queue: dict[str, base.QueueCounts] = {}
-    for queue, state, count, oldest in reply.rows:
-        entry = by_queue.setdefault(queue, base.QueueCounts(queue, {}, None))
-        entry.counts[state] = count
-        if oldest is not None:
-            by_queue[queue] = base.QueueCounts(queue, entry.counts, oldest)
-    return sorted(by_queue.values(), key=lambda q: q.queue)
+    paused = yield Statement("queue_stats_read_paused", {})
+    return base.queue_counts(reply.rows, [queue for (queue,) in paused.rows])
 
 
 def list_workers(op: base.ListWorkers, now: float | None) -> Plan[list[base.WorkerRow]]:
@@ -332,10 +380,13 @@ SPECS: dict[type[Any], Spec] = {
     base.Extend: Spec(extend),
     base.Release: Spec(release),
     base.RecoverExpired: Spec(recover_expired),
-    base.Cancel: Spec(_by_ids("cancel")),
+    base.Cancel: Spec(cancel, transaction=True),
     base.Requeue: Spec(_by_ids("requeue")),
     base.Purge: Spec(purge),
     base.Prune: Spec(prune, transaction=True),
+    base.PauseQueue: Spec(pause_queue),
+    base.RecordMetrics: Spec(record_metrics),
+    base.MetricsRead: Spec(metrics_read, writes=False),
     base.RegisterWorker: Spec(register_worker),
     base.UnregisterWorker: Spec(unregister_worker),
     base.AcquireLock: Spec(acquire_lock),
@@ -344,7 +395,7 @@ SPECS: dict[type[Any], Spec] = {
     base.GetScheduleRuns: Spec(get_schedule_runs, writes=False),
     base.GetTasks: Spec(get_tasks, writes=False),
     base.ListTasks: Spec(list_tasks, writes=False),
-    base.QueueStatsRead: Spec(queue_stats_read, writes=False),
+    base.QueueStatsRead: Spec(queue_stats_read, transaction=True, writes=False),
     base.ListWorkers: Spec(list_workers, writes=False),
     base.NextDueAt: Spec(next_due_at, writes=False),
     base.Now: Spec(now, writes=False),

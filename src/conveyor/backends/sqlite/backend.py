@@ -88,10 +88,13 @@ class SQLiteBackend:
             base.Extend: self._extend,
             base.Release: self._per_row("release", lambda op: op.leases, _lease_params),
             base.RecoverExpired: self._recover_expired,
-            base.Cancel: self._by_ids("cancel"),
+            base.Cancel: self._cancel,
             base.Requeue: self._by_ids("requeue"),
             base.Purge: self._purge,
             base.Prune: self._prune,
+            base.PauseQueue: self._pause_queue,
+            base.RecordMetrics: self._record_metrics,
+            base.MetricsRead: self._metrics_read,
             base.RegisterWorker: self._register_worker,
             base.UnregisterWorker: self._unregister_worker,
             base.AcquireLock: self._acquire_lock,
@@ -107,10 +110,10 @@ class SQLiteBackend:
         }
         self._readonly = {
             base.GetTasks, base.ListTasks, base.QueueStatsRead, base.ListWorkers,
-            base.NextDueAt, base.Now, base.GetScheduleRuns,
+            base.NextDueAt, base.Now, base.GetScheduleRuns, base.MetricsRead,
         }
         self._wakes_workers = {base.Enqueue, base.Fail, base.Release, base.Requeue,
-                               base.RecoverExpired}
+                               base.RecoverExpired, base.PauseQueue}
 
     # -- runners ---------------------------------------------------------------------------------
 
@@ -263,6 +266,7 @@ class SQLiteBackend:
         self, conn: sqlite3.Connection, op: base.Enqueue, now: float
     ) -> list[base.EnqueueOutcome]:
         outcomes = []
+        created: dict[str, int] = {}
         insert, existing = QUERIES["enqueue"], QUERIES["enqueue_existing"]
         for task in op.tasks:
             due = task.eta if task.eta is not None else now + task.delay_seconds
@@ -279,9 +283,13 @@ class SQLiteBackend:
             )
             if cursor.rowcount == 1:
                 outcomes.append(base.EnqueueOutcome(task.id, created=True))
+                created[task.queue] = created.get(task.queue, 0) + 1
             else:
                 row = conn.execute(existing, {"idempotency_key": task.idempotency_key}).fetchone()
                 outcomes.append(base.EnqueueOutcome(row[0], created=False))
+        for queue, count in created.items():
+            conn.execute(QUERIES["enqueue_count"],
+                         {"queue": queue, "minute": int(now // 60), "count": count})
         return outcomes
 
     def _claim(
@@ -347,6 +355,19 @@ class SQLiteBackend:
 
         return run
 
+    def _cancel(self, conn: sqlite3.Connection, op: base.Cancel, now: float) -> list[str]:
+        done: list[str] = []
+        per_queue: dict[str, int] = {}
+        for task_id in op.ids:
+            row = conn.execute(QUERIES["cancel"], {"id": task_id, "now": now}).fetchone()
+            if row is not None:
+                done.append(task_id)
+                per_queue[row[0]] = per_queue.get(row[0], 0) + 1
+        for queue, count in per_queue.items():
+            conn.execute(QUERIES["cancel_count"],
+                         {"queue": queue, "minute": int(now // 60), "count": count})
+        return done
+
     def _recover_expired(
         self, conn: sqlite3.Connection, op: base.RecoverExpired, now: float
     ) -> base.Recovered:
@@ -354,8 +375,7 @@ class SQLiteBackend:
             QUERIES["recover_expired"],
             {"now": now, "max_worker_lost": op.max_worker_lost, "limit": op.limit},
         ).fetchall()
-        dead = sum(1 for (state,) in rows if state == "DEAD")
-        return base.Recovered(requeued=len(rows) - dead, dead=dead)
+        return base.recovered(rows)
 
     def _purge(self, conn: sqlite3.Connection, op: base.Purge, now: float) -> int:
         return conn.execute(QUERIES["purge"], {"queue": op.queue, "state": op.state}).rowcount
@@ -364,7 +384,28 @@ class SQLiteBackend:
         conn.execute(
             QUERIES["prune_workers"], {"now": now, "silence": op.worker_silence_seconds}
         )
+        conn.execute(QUERIES["prune_metrics"],
+                     {"before_minute": int((now - op.metrics_retention_seconds) // 60)})
         return conn.execute(QUERIES["prune"], {"now": now, "limit": 10_000}).rowcount
+
+    def _record_metrics(
+        self, conn: sqlite3.Connection, op: base.RecordMetrics, now: float
+    ) -> None:
+        conn.executemany(QUERIES["record_metrics"], [
+            {"queue": c.queue, "minute": minute, "name": c.name, "value": c.value}
+            for c in op.counts for minute in (c.minute, 0)
+        ])
+
+    def _metrics_read(
+        self, conn: sqlite3.Connection, op: base.MetricsRead, now: float
+    ) -> list[base.MetricCount]:
+        rows = conn.execute(QUERIES["metrics_read"], {"since_minute": op.since_minute,
+                                                      "until_minute": op.until_minute})
+        return [base.MetricCount(q, int(m), n, float(v)) for q, m, n, v in rows]
+
+    def _pause_queue(self, conn: sqlite3.Connection, op: base.PauseQueue, now: float) -> None:
+        conn.execute(QUERIES["pause_queue"],
+                     {"queue": op.queue, "paused": int(op.paused), "now": now})
 
     def _register_worker(
         self, conn: sqlite3.Connection, op: base.RegisterWorker, now: float
@@ -436,13 +477,9 @@ class SQLiteBackend:
     def _queue_stats(
         self, conn: sqlite3.Connection, op: base.QueueStatsRead, now: float
     ) -> list[base.QueueCounts]:
-        by_queue: dict[str, base.QueueCounts] = {}
-        for queue, state, count, oldest in conn.execute(QUERIES["queue_stats_read"]):
-            entry = by_queue.setdefault(queue, base.QueueCounts(queue, {}, None))
-            entry.counts[state] = count
-            if oldest is not None:
-                by_queue[queue] = base.QueueCounts(queue, entry.counts, oldest)
-        return sorted(by_queue.values(), key=lambda q: q.queue)
+        rows = conn.execute(QUERIES["queue_stats_read"]).fetchall()
+        paused = [q for (q,) in conn.execute(QUERIES["queue_stats_read_paused"])]
+        return base.queue_counts(rows, paused)
 
     def _list_workers(
         self, conn: sqlite3.Connection, op: base.ListWorkers, now: float
