@@ -97,7 +97,7 @@ def enqueue(op: base.Enqueue, now: float | None) -> Plan[list[base.EnqueueOutcom
     if per_queue:
         yield Statement("enqueue_count", {
             "now": now, "queues": list(per_queue), "counts": [float(n) for n in per_queue.values()],
-        })
+        }, wait=False)  # travels with the commit: no round trip of its own
     keys = [t.idempotency_key for t in tasks if t.id not in created]
     existing: dict[str, str] = {}
     if keys:
