@@ -396,6 +396,10 @@ class Backend(Protocol):
         """Block until anything may have changed, or ``timeout`` seconds (sync callers)."""
         ...
 
+    def declare_queue(self, queue: str, partitions: int = 1) -> None:
+        """Split ``queue`` into ``partitions`` (Redis); backends without shards ignore it."""
+        ...
+
     def close(self) -> None: ...
 
 

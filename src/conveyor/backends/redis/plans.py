@@ -1,52 +1,51 @@
 """Every transition described once, as data the two runners execute.
 
-A plan is a generator: it yields the calls it needs (a script by name with its KEYS and ARGV,
-or a plain command), receives each reply, and returns the transition's result. The sync runner
-drives it with blocking calls, the async runner with awaits; neither knows any transition, and
-no transition is written twice. Most plans are one script call. Those that only have task ids
-(GetTasks, Cancel, Requeue, and lease transitions without a queue hint) first read the queue
-registry, then run one script over every queue's keys, which looks the ids up atomically.
+A plan is a generator: it yields the calls it needs (a script by name with its KEYS and ARGV, a
+plain command, or independent calls to run side by side), receives each reply, and returns the
+transition's result. The sync runner drives it with blocking calls, the async runner with
+awaits; neither knows any transition, and no transition is written twice.
+
+One server or a cluster: a queue's keys (or a partition's, see :mod:`partitions`) form one tag.
+On one server a transition is one script over every tag it touches (atomic across queues). On
+Redis Cluster a script may only touch one slot, so :meth:`Planner._spread` makes one call per
+tag (an ``Each``) and the plan merges their replies: such a transition is atomic per tag. A
+claim on a cluster visits its tags one after another until it has enough.
+
+Transitions that only have task ids (GetTasks, Cancel, Requeue, lease transitions without a
+usable hint) read the registry of tags, then look the ids up in every tag.
 """
 
 from __future__ import annotations
 
 import heapq
 import os
-from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from conveyor.backends import base
 from conveyor.backends.redis import keys
+from conveyor.backends.redis.calls import Arg, Command, Each, Eval, Plan
+from conveyor.backends.redis.partitions import Partitions
+from conveyor.backends.redis.replies import STATS_ORDER, claimed, task_row, text, texts
 from conveyor.errors import BackendUnavailable
 
+__all__ = ["Command", "Each", "Eval", "Plan", "Planner"]
+
 T = TypeVar("T")
-Arg = str | bytes | int | float
-
-
-@dataclass(frozen=True, slots=True)
-class Eval:
-    script: str
-    keys: Sequence[str]
-    args: Sequence[Arg]
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    args: tuple[Arg, ...]
-
-
-Plan = Generator[Eval | Command, Any, T]
 LIST_PAGE = 1000
 """Tasks a ListTasks page reads in one script call: bounds the time Redis is busy with a read."""
 PRUNE_LIMIT = 10_000
+Lead = Callable[[str], str]
+"""A key that precedes the groups in a script's KEYS, given the tag of the call."""
 
 
 class Planner:
     """Builds the plan of each transition. ``clock`` is the test-only clock override."""
 
-    def __init__(self, clock: Callable[[], float] | None) -> None:
+    def __init__(self, clock: Callable[[], float] | None, *, cluster: bool = False) -> None:
         self.clock = clock
+        self.layout = keys.Layout(cluster)
+        self.partitions = Partitions()
         self.wait_for_aof = False
         """Set by the startup check when the server has WAITAOF and AOF is on."""
 
@@ -60,45 +59,89 @@ class Planner:
     def _now(self) -> str:
         return "" if self.clock is None else repr(float(self.clock()))
 
+    def _spread(
+        self, script: str, tags: list[str], lead: Sequence[Lead],
+        args: Callable[[list[str]], list[Arg]],
+    ) -> Plan[list[tuple[list[str], Any]]]:
+        """Run ``script`` over ``tags``: one call on one server, one per tag on a cluster.
+        ``args(tags_of_the_call)`` builds the ARGV of a call. Returns (tags, reply) per call."""
+        if not self.layout.cluster or len(tags) == 1:
+            reply = yield Eval(script, [*(key(tags[0]) for key in lead), *keys.groups(tags)],
+                               args(tags))
+            return [(tags, reply)]
+        replies = yield Each(tuple(
+            Eval(script, [*(key(tag) for key in lead), *keys.groups([tag])], args([tag]))
+            for tag in tags
+        ))
+        return [([tag], reply) for tag, reply in zip(tags, replies, strict=True)]
+
     # -- tasks -----------------------------------------------------------------------------------
 
     def _Enqueue(self, op: base.Enqueue) -> Plan[list[base.EnqueueOutcome]]:
         if not op.tasks:
             return []
-        queues = list(dict.fromkeys(t.queue for t in op.tasks))
-        group = {q: i + 1 for i, q in enumerate(queues)}
-        args: list[Arg] = [self._now(), len(queues), *queues]
-        for t in op.tasks:
-            args += [
-                group[t.queue], keys.encode_id(t.id), t.name, t.payload, t.priority,
-                t.max_retries, float(t.delay_seconds), "" if t.eta is None else float(t.eta),
-                t.idempotency_key or "",
-                "" if t.timeout_seconds is None else float(t.timeout_seconds),
-                float(t.result_ttl_seconds),
-            ]
-        reply = yield Eval("enqueue", [keys.SEQUENCE, keys.IDEMPOTENCY, keys.QUEUES,
-                                       *keys.groups(queues)], args)
-        if self.wait_for_aof:
+        yield from self.partitions.refresh()
+        placed = [self.partitions.tag_for(t) for t in op.tasks]
+        tags = list(dict.fromkeys(placed))
+        if self.layout.cluster:
+            yield Command(("SADD", keys.QUEUES, *tags))
+
+        def args(call_tags: list[str]) -> list[Arg]:
+            group = {tag: i + 1 for i, tag in enumerate(call_tags)}
+            argv: list[Arg] = [self._now(), len(call_tags), *call_tags]
+            for t, tag in zip(op.tasks, placed, strict=True):
+                if tag in group:
+                    argv += [
+                        group[tag], keys.encode_id(t.id), t.name, t.payload, t.priority,
+                        t.max_retries, float(t.delay_seconds),
+                        "" if t.eta is None else float(t.eta), t.idempotency_key or "",
+                        "" if t.timeout_seconds is None else float(t.timeout_seconds),
+                        float(t.result_ttl_seconds),
+                    ]
+            return argv
+
+        layout = self.layout
+        replies = yield from self._spread(
+            "enqueue", tags, [layout.sequence, layout.idempotency, layout.registry], args)
+        if self.wait_for_aof and not layout.cluster:
             local, _ = yield Command(("WAITAOF", 1, 0, 0))
             if local < 1:
                 raise BackendUnavailable("the enqueue was not written to the AOF")
+        pairs: dict[str, Iterator[Any]] = {}
+        for call_tags, reply in replies:
+            it = iter(reply)
+            pairs.update((tag, it) for tag in call_tags)
         return [
-            base.EnqueueOutcome(keys.decode_id(reply[i]), created=bool(reply[i + 1]))
-            for i in range(0, len(reply), 2)
+            base.EnqueueOutcome(keys.decode_id(next(pairs[tag])), created=bool(next(pairs[tag])))
+            for tag in placed
         ]
 
     def _Claim(self, op: base.Claim) -> Plan[list[base.ClaimedTask]]:
         if not op.queues or op.limit <= 0:
             return []
-        queues = list(op.queues)
-        args: list[Arg] = [
-            self._now(), op.worker_id, op.limit, float(op.lease_seconds), op.oldest_first,
-            len(queues), *queues, os.urandom(8).hex(),
-        ]
-        reply = yield Eval("claim", [keys.SEQUENCE, *keys.groups(queues)], args)
-        claimed = [_claimed(reply[i:i + 15]) for i in range(0, len(reply), 15)]
-        claimed.sort(key=lambda t: -t.priority)
-        return claimed
+        yield from self.partitions.refresh()
+        tags = [tag for queue in op.queues for tag in self.partitions.tags_to_claim(queue)]
+        if not self.layout.cluster:
+            reply = yield Eval("claim", [keys.SEQUENCE, *keys.groups(tags)], [
+                self._now(), op.worker_id, op.limit, float(op.lease_seconds), op.oldest_first,
+                len(tags), *map(keys.queue_of, tags), os.urandom(8).hex(),
+            ])
+            got = [claimed(reply[i:i + 15]) for i in range(0, len(reply), 15)]
+        else:
+            got = []
+            for tag in tags:
+                if len(got) >= op.limit:
+                    break
+                # The salt names the partition, so the lease transitions find the task's tag
+                # from its token alone (see _lease_tags).
+                salt = f"{keys.partition_of(tag)}.{os.urandom(8).hex()}"
+                reply = yield Eval("claim", [self.layout.sequence(tag), *keys.groups([tag])], [
+                    self._now(), op.worker_id, op.limit - len(got), float(op.lease_seconds),
+                    max(0, op.oldest_first - len(got)), 1, keys.queue_of(tag), salt,
+                ])
+                got += [claimed(reply[i:i + 15]) for i in range(0, len(reply), 15)]
+        got.sort(key=lambda t: -t.priority)
+        return got
 
     def _Complete(self, op: base.Complete) -> Plan[list[str]]:
         return (yield from self._guarded(
@@ -130,67 +173,111 @@ class Planner:
         fields: Callable[[Any], list[Arg]],
         leading: Sequence[Arg] = (),
     ) -> Plan[list[str]]:
-        """A lease-guarded transition: each item names its queue (the worker's hint) or, without
-        one, is looked up in every queue by the script."""
+        """A lease-guarded transition. Each item is sent to the tags that may hold it (one, when
+        the worker's queue hint or the token names it), and is lost only if no tag took it."""
         if not items:
             return []
-        queues = list(dict.fromkeys(i.queue for i in items if i.queue is not None))
+        registered: list[str] | None = None
         if any(i.queue is None for i in items):
-            registered = yield Command(("SMEMBERS", keys.QUEUES))
-            queues += sorted(q for q in _texts(registered) if q not in queues)
-        group = {q: n + 1 for n, q in enumerate(queues)}
-        args: list[Arg] = [self._now(), *leading]
-        for item in items:
-            args += [group.get(item.queue, 0), keys.encode_id(item.id), *fields(item)]
-        if not queues:
+            registered = yield from self._registered()
+        candidates = [self._lease_tags(i, registered or []) for i in items]
+        tags = list(dict.fromkeys(tag for c in candidates for tag in c))
+        if not tags:
             return [item.id for item in items]
-        lost = yield Eval(script, keys.groups(queues), args)
-        return [keys.decode_id(i) for i in lost]
+
+        def args(call_tags: list[str]) -> list[Arg]:
+            group = {tag: n + 1 for n, tag in enumerate(call_tags)}
+            argv: list[Arg] = [self._now(), *leading]
+            for item, where in zip(items, candidates, strict=True):
+                if any(tag in group for tag in where):
+                    exact = group[where[0]] if len(where) == 1 else 0
+                    argv += [exact, keys.encode_id(item.id), *fields(item)]
+            return argv
+
+        replies = yield from self._spread(script, tags, [], args)
+        lost_in: dict[str, int] = {}
+        for _, lost in replies:
+            for stored in lost:
+                task_id = keys.decode_id(stored)
+                lost_in[task_id] = lost_in.get(task_id, 0) + 1
+        sent_to = [sum(1 for call_tags, _ in replies if any(t in where for t in call_tags))
+                   for where in candidates]
+        return [item.id for item, calls in zip(items, sent_to, strict=True)
+                if calls == 0 or lost_in.get(item.id, 0) >= calls]
+
+    def _lease_tags(self, item: Any, registered: list[str]) -> list[str]:
+        """The tags that may hold a leased task: its queue's, narrowed by the partition a
+        cluster claim wrote into the token's salt; every registered tag without a hint."""
+        if item.queue is None:
+            return registered
+        tags = self.partitions.tags(item.queue)
+        salt = item.lease_token.split(":", 1)[0]
+        if len(tags) > 1 and "." in salt:
+            partition = salt.split(".", 1)[0]
+            if partition.isdigit():
+                return [keys.partition_tag(item.queue, int(partition))]
+        return tags
 
     def _RecoverExpired(self, op: base.RecoverExpired) -> Plan[base.Recovered]:
-        queues = yield from self._registered()
-        if not queues:
+        tags = yield from self._registered()
+        if not tags:
             return base.Recovered(0, 0)
-        requeued, dead = yield Eval(
-            "recover_expired", [keys.SEQUENCE, *keys.groups(queues)],
-            [self._now(), op.max_worker_lost, op.limit],
+        replies = yield from self._spread(
+            "recover_expired", tags, [self.layout.sequence],
+            lambda _: [self._now(), op.max_worker_lost, op.limit],
         )
-        return base.Recovered(requeued=int(requeued), dead=int(dead))
+        return base.Recovered(requeued=sum(int(r[0]) for _, r in replies),
+                              dead=sum(int(r[1]) for _, r in replies))
 
     def _Cancel(self, op: base.Cancel) -> Plan[list[str]]:
         return (yield from self._by_ids("cancel", op.ids, []))
 
     def _Requeue(self, op: base.Requeue) -> Plan[list[str]]:
-        return (yield from self._by_ids("requeue", op.ids, [keys.SEQUENCE]))
+        return (yield from self._by_ids("requeue", op.ids, [self.layout.sequence]))
 
-    def _by_ids(self, script: str, ids: Sequence[str], leading: list[str]) -> Plan[list[str]]:
-        queues = yield from self._registered()
-        if not ids or not queues:
+    def _by_ids(self, script: str, ids: Sequence[str], lead: list[Lead]) -> Plan[list[str]]:
+        tags = yield from self._registered()
+        if not ids or not tags:
             return []
         args: list[Arg] = [self._now()]
         for task_id in ids:
             args += [0, keys.encode_id(task_id)]
-        done = yield Eval(script, [*leading, *keys.groups(queues)], args)
-        return [keys.decode_id(i) for i in done]
+        replies = yield from self._spread(script, tags, lead, lambda _: args)
+        done = {keys.decode_id(i) for _, reply in replies for i in reply}
+        return [i for i in dict.fromkeys(ids) if i in done]
 
     def _Purge(self, op: base.Purge) -> Plan[int]:
-        queues = [op.queue] if op.queue is not None else (yield from self._registered())
-        if not queues:
+        tags = yield from self._registered(op.queue)
+        if not tags:
             return 0
-        deleted = yield Eval("purge", [keys.IDEMPOTENCY, *keys.groups(queues)], [op.state])
-        return int(deleted)
+        replies = yield from self._spread("purge", tags, [self.layout.idempotency],
+                                          lambda _: [op.state])
+        return sum(int(r) for _, r in replies)
 
     def _Prune(self, op: base.Prune) -> Plan[int]:
-        queues = yield from self._registered()
-        deleted = yield Eval(
-            "prune", [keys.IDEMPOTENCY, keys.WORKERS, *keys.groups(queues)],
-            [self._now(), float(op.worker_silence_seconds), PRUNE_LIMIT],
-        )
-        return int(deleted)
+        tags = yield from self._registered()
+        argv: list[Arg] = [self._now(), float(op.worker_silence_seconds), PRUNE_LIMIT]
+        if not self.layout.cluster:
+            deleted = yield Eval("prune", [keys.IDEMPOTENCY, keys.WORKERS, *keys.groups(tags)],
+                                 argv)
+            return int(deleted)
+        # On a cluster: the workers alone (no group, so KEYS[1] is never read), then each tag
+        # with a never-written key of its slot in the workers' place.
+        yield Eval("prune", [keys.WORKERS, keys.WORKERS], argv)
+        if not tags:
+            return 0
+        layout = self.layout
+        replies = yield from self._spread("prune", tags, [layout.idempotency, layout.absent],
+                                          lambda _: argv)
+        return sum(int(r) for _, r in replies)
 
-    def _registered(self) -> Plan[list[str]]:
+    def _registered(self, queue: str | None = None) -> Plan[list[str]]:
+        """The tags ever enqueued to (of ``queue`` only, when given), in a stable order."""
         registered = yield Command(("SMEMBERS", keys.QUEUES))
-        return sorted(_texts(registered))
+        tags = sorted(texts(registered))
+        if queue is not None:
+            tags = [t for t in tags if keys.queue_of(t) == queue] or [queue]
+        return tags
 
     # -- workers ---------------------------------------------------------------------------------
 
@@ -209,7 +296,7 @@ class Planner:
         workers = [
             base.WorkerRow(
                 reply[i].decode(), reply[i + 1].decode(), int(reply[i + 2]),
-                tuple(_texts(reply[i + 3])), int(reply[i + 4]), int(reply[i + 5]),
+                tuple(texts(reply[i + 3])), int(reply[i + 4]), int(reply[i + 5]),
                 float(reply[i + 6]), float(reply[i + 7]),
             )
             for i in range(0, len(reply), 8)
@@ -236,7 +323,7 @@ class Planner:
             return []
         reply = yield Eval("get_schedule_runs", [keys.SCHEDULES], list(op.names))
         return [
-            base.ScheduleRun(reply[i].decode(), float(reply[i + 1]), _text(reply[i + 2]) or None)
+            base.ScheduleRun(reply[i].decode(), float(reply[i + 1]), text(reply[i + 2]) or None)
             for i in range(0, len(reply), 3)
         ]
 
@@ -245,86 +332,62 @@ class Planner:
     def _GetTasks(self, op: base.GetTasks) -> Plan[list[base.TaskRow]]:
         if not op.ids:
             return []
-        queues = yield from self._registered()
-        if not queues:
+        tags = yield from self._registered()
+        if not tags:
             return []
-        reply = yield Eval("get_tasks", keys.groups(queues),
-                           [*queues, *(keys.encode_id(i) for i in op.ids)])
-        return [_task_row(r)[1] for r in reply]
+        ids = [keys.encode_id(i) for i in op.ids]
+        replies = yield from self._spread(
+            "get_tasks", tags, [], lambda call: [*map(keys.queue_of, call), *ids])
+        rows = {row.id: row for _, reply in replies for _, row in map(task_row, reply)}
+        return [rows[i] for i in dict.fromkeys(op.ids) if i in rows]
 
     def _ListTasks(self, op: base.ListTasks) -> Plan[list[base.TaskRow]]:
-        queues = [op.queue] if op.queue is not None else (yield from self._registered())
+        tags = yield from self._registered(op.queue)
         wanted = op.offset + op.limit
         best: list[tuple[int, base.TaskRow]] = []
-        for queue in queues:
+        # Enqueue order: the sequence on one server; on a cluster each tag counts its own, so
+        # tasks of different tags are ordered by creation time (their nodes' clocks) first.
+        order: Callable[[tuple[int, base.TaskRow]], Any] = (
+            (lambda entry: (entry[1].created_at, entry[0])) if self.layout.cluster
+            else (lambda entry: entry[0]))
+        for tag in tags:
             cursor: bytes | str = "0"
             while True:
                 cursor, rows = yield Eval(
-                    "list_tasks", list(keys.queue_keys(queue)),
-                    [queue, op.state or "", cursor, LIST_PAGE],
+                    "list_tasks", list(keys.tag_keys(tag)),
+                    [keys.queue_of(tag), op.state or "", cursor, LIST_PAGE],
                 )
-                best = heapq.nsmallest(wanted, best + [_task_row(r) for r in rows],
-                                       key=lambda entry: entry[0])
+                best = heapq.nsmallest(wanted, best + [task_row(r) for r in rows], key=order)
                 if cursor in (b"0", "0"):
                     break
         return [row for _, row in best[op.offset:wanted]]
 
     def _QueueStatsRead(self, op: base.QueueStatsRead) -> Plan[list[base.QueueCounts]]:
-        queues = yield from self._registered()
-        if not queues:
+        tags = yield from self._registered()
+        if not tags:
             return []
-        reply = yield Eval("queue_stats_read", keys.groups(queues), [])
-        stats = []
-        for queue, counts in zip(queues, reply, strict=True):
-            by_state = {s: int(n) for s, n in zip(_STATS_ORDER, counts[:7], strict=True) if n}
-            if by_state:
-                oldest = None if counts[7] is None else float(counts[7])
-                stats.append(base.QueueCounts(queue, by_state, oldest))
-        return stats
+        replies = yield from self._spread("queue_stats_read", tags, [], lambda _: [])
+        counts: dict[str, dict[str, int]] = {}
+        oldest: dict[str, float] = {}
+        for call_tags, reply in replies:
+            for tag, row in zip(call_tags, reply, strict=True):
+                queue = keys.queue_of(tag)
+                by_state = counts.setdefault(queue, {})
+                for state, n in zip(STATS_ORDER, row[:7], strict=True):
+                    if n:
+                        by_state[state] = by_state.get(state, 0) + int(n)
+                if row[7] is not None:
+                    oldest[queue] = min(float(row[7]), oldest.get(queue, float("inf")))
+        return [base.QueueCounts(q, c, oldest.get(q)) for q, c in sorted(counts.items()) if c]
 
     def _NextDueAt(self, op: base.NextDueAt) -> Plan[float | None]:
         if not op.queues:
             return None
-        reply = yield Eval("next_due_at", keys.groups(list(op.queues)), [])
-        return None if reply is None else float(reply)
+        tags = [tag for queue in op.queues for tag in self.partitions.tags(queue)]
+        replies = yield from self._spread("next_due_at", tags, [], lambda _: [])
+        due = [float(r) for _, r in replies if r is not None]
+        return min(due) if due else None
 
     def _Now(self, op: base.Now) -> Plan[float]:
         reply = yield Eval("now", [], [self._now()])
         return float(reply)
-
-
-_STATS_ORDER = ("PENDING", "SCHEDULED", "FAILED", "RUNNING", "DONE", "CANCELLED", "DEAD")
-
-
-def _texts(values: Sequence[bytes]) -> list[str]:
-    return [v.decode() for v in values]
-
-
-def _text(value: bytes | None) -> str | None:
-    return None if value is None else value.decode()
-
-
-def _float(value: bytes | None) -> float | None:
-    return None if value is None else float(value)
-
-
-def _claimed(r: Sequence[Any]) -> base.ClaimedTask:
-    return base.ClaimedTask(
-        id=keys.decode_id(r[0]), queue=r[1].decode(), name=r[2].decode(), payload=r[3],
-        priority=int(r[4]), attempts=int(r[5]), max_retries=int(r[6]), worker_lost=int(r[7]),
-        lease_token=r[8].decode(), lease_expires_at=float(r[9]), created_at=float(r[10]),
-        scheduled_at=float(r[11]), idempotency_key=_text(r[12]), timeout_seconds=_float(r[13]),
-        result_ttl_seconds=float(r[14]),
-    )
-
-
-def _task_row(r: Sequence[Any]) -> tuple[int, base.TaskRow]:
-    """(sequence, row) from a script's row (see ``row`` in _record.lua)."""
-    return int(r[19]), base.TaskRow(
-        id=keys.decode_id(r[0]), queue=r[1].decode(), name=r[2].decode(), payload=r[3],
-        priority=int(r[4]), state=r[5].decode(), attempts=int(r[6]), max_retries=int(r[7]),
-        worker_lost=int(r[8]), created_at=float(r[9]), scheduled_at=_float(r[10]),
-        started_at=_float(r[11]), completed_at=_float(r[12]), worker_id=_text(r[13]),
-        error=_text(r[14]), result=r[15], idempotency_key=_text(r[16]),
-        dead_reason=_text(r[17]), timeout_seconds=_float(r[18]),
-    )
