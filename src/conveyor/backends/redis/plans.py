@@ -126,22 +126,53 @@ class Planner:
                 self._now(), op.worker_id, op.limit, float(op.lease_seconds), op.oldest_first,
                 len(tags), *map(keys.queue_of, tags), os.urandom(8).hex(),
             ])
-            got = [claimed(reply[i:i + 15]) for i in range(0, len(reply), 15)]
+            got = _claimed_all(reply)
         else:
-            got = []
-            for tag in tags:
-                if len(got) >= op.limit:
-                    break
-                # The salt names the partition, so the lease transitions find the task's tag
-                # from its token alone (see _lease_tags).
-                salt = f"{keys.partition_of(tag)}.{os.urandom(8).hex()}"
-                reply = yield Eval("claim", [self.layout.sequence(tag), *keys.groups([tag])], [
-                    self._now(), op.worker_id, op.limit - len(got), float(op.lease_seconds),
-                    max(0, op.oldest_first - len(got)), 1, keys.queue_of(tag), salt,
-                ])
-                got += [claimed(reply[i:i + 15]) for i in range(0, len(reply), 15)]
+            got = yield from self._claim_per_tag(op, tags)
         got.sort(key=lambda t: -t.priority)
         return got
+
+    def _claim_per_tag(self, op: base.Claim, tags: list[str]) -> Plan[list[base.ClaimedTask]]:
+        """On a cluster, queue after queue (the order is the worker's): the limit left (and the
+        oldest-first share) split over the queue's partitions, claimed side by side; then,
+        while short, the partitions that may hold more, one after another (with a small limit
+        most partitions get no share in the first round)."""
+        got: list[base.ClaimedTask] = []
+        by_queue: dict[str, list[str]] = {}
+        for tag in tags:
+            by_queue.setdefault(keys.queue_of(tag), []).append(tag)
+        for parts in by_queue.values():
+            limit, n = op.limit - len(got), len(parts)
+            if limit <= 0:
+                break
+            share = max(0, op.oldest_first - len(got))
+            quota = [limit // n + (i < limit % n) for i in range(n)]
+            oldest = [min(q, share // n + (i < share % n)) for i, q in enumerate(quota)]
+            first = [i for i in range(n) if quota[i] > 0]
+            replies = yield Each(tuple(
+                self._claim_call(op, parts[i], quota[i], oldest[i]) for i in first))
+            exhausted = set()
+            for i, reply in zip(first, replies, strict=True):
+                batch = _claimed_all(reply)
+                got += batch
+                if len(batch) < quota[i]:
+                    exhausted.add(i)
+            for i in range(n):
+                if len(got) >= op.limit:
+                    break
+                if i not in exhausted:
+                    reply = yield self._claim_call(op, parts[i], op.limit - len(got), 0)
+                    got += _claimed_all(reply)
+        return got
+
+    def _claim_call(self, op: base.Claim, tag: str, limit: int, oldest_first: int) -> Eval:
+        # The salt names the partition, so the lease transitions find the task's tag from its
+        # token alone (see _lease_tags).
+        salt = f"{keys.partition_of(tag)}.{os.urandom(8).hex()}"
+        return Eval("claim", [self.layout.sequence(tag), *keys.groups([tag])], [
+            self._now(), op.worker_id, limit, float(op.lease_seconds), oldest_first, 1,
+            keys.queue_of(tag), salt,
+        ])
 
     def _Complete(self, op: base.Complete) -> Plan[list[str]]:
         return (yield from self._guarded(
@@ -195,6 +226,10 @@ class Planner:
             return argv
 
         replies = yield from self._spread(script, tags, [], args)
+        if len(replies) == 1:  # one call had every item that has a place to look
+            unplaced = [item.id for item, where in zip(items, candidates, strict=True)
+                        if not where]
+            return [keys.decode_id(i) for i in replies[0][1]] + unplaced
         lost_in: dict[str, int] = {}
         for _, lost in replies:
             for stored in lost:
@@ -391,3 +426,7 @@ class Planner:
     def _Now(self, op: base.Now) -> Plan[float]:
         reply = yield Eval("now", [], [self._now()])
         return float(reply)
+
+
+def _claimed_all(reply: Sequence[Any]) -> list[base.ClaimedTask]:
+    return [claimed(reply[i:i + 15]) for i in range(0, len(reply), 15)]
