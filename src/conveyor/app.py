@@ -274,7 +274,7 @@ class Conveyor:
         bound = task.options(**options)
         new_tasks = bound._prepare([(tuple(args), dict(kwargs or {}))])
         outcome = enqueue_on(self.backend, new_tasks, bound.connection)[0]
-        return TaskHandle(self, outcome.id, created=outcome.created)
+        return TaskHandle(self, outcome.id, created=outcome.created, queue=new_tasks[0].queue)
 
     # -- reading and operating -------------------------------------------------------------------
 

@@ -131,3 +131,12 @@ def test_declare_queue_through_the_app(app: Conveyor) -> None:
     assert app.stats().total("PENDING") == 10
     app.run_until_idle()
     assert sorted(h.result(timeout=5.0) for h in handles) == [n * 2 for n in range(10)]
+
+
+def test_a_queue_hint_never_hides_a_task(backend: Backend) -> None:
+    backend.declare_queue("hot", 4)
+    hot = enqueue(backend, *[new_task("hot") for _ in range(4)])
+    [cold] = enqueue(backend, new_task("cold"))
+    assert [r.id for r in backend.execute(GetTasks([*hot, cold], queue="hot"))] == [*hot, cold]
+    assert [r.id for r in backend.execute(GetTasks([cold], queue="missing"))] == [cold]
+    assert backend.execute(GetTasks(["00000000-0000-7000-8000-000000000000"], queue="hot")) == []

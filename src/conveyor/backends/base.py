@@ -332,6 +332,9 @@ class GetScheduleRuns(Transition[list[ScheduleRun]]):
 @dataclass(frozen=True, slots=True)
 class GetTasks(Transition[list[TaskRow]]):
     ids: Sequence[str]
+    queue: str | None = None
+    """A hint (a ``TaskHandle`` knows its task's queue): backends that shard by queue look
+    there first. Ids not found there are still looked up everywhere; others ignore it."""
 
 
 @dataclass(frozen=True, slots=True)
