@@ -4,6 +4,7 @@ three-master cluster (``redis_cluster.py``); slow, as the cluster takes seconds 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -101,11 +102,13 @@ def test_an_idle_worker_wakes_at_once_and_delays_are_kept(app: Conveyor) -> None
     worker = RunningWorker(app.worker(["hot"], concurrency=2)).start()
     try:
         latencies, lateness = [], []
+        previous = None
         for _ in range(5):
             ran.clear()
-            time.sleep(0.05)  # let the worker go idle (a latency is measured, nothing awaited)
+            if previous is not None:  # the worker has acknowledged it and gone idle
+                wait_until(lambda h=previous: h.info().state == TaskState.DONE)
             enqueued = time.monotonic()
-            mark.enqueue()
+            previous = mark.enqueue()
             assert ran.wait(5)
             latencies.append(started[-1] - enqueued)
         for _ in range(3):
@@ -165,3 +168,24 @@ def test_a_worker_survives_a_master_restart(app: Conveyor) -> None:
         assert worker.thread.is_alive()
     finally:
         assert worker.stop() == 0
+
+
+def test_closing_the_backend_stops_its_watchers(cluster_url: str) -> None:
+    backend = RedisBackend(cluster_url, durability="none")
+    backend.declare_queue("hot", 4)
+
+    def watchers() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if t.get_name().startswith("conveyor-signal-")
+                and not t.done()]
+
+    async def scenario() -> tuple[int, int]:
+        await backend.wait_for_work(["hot"], 0.01)
+        running = len(watchers())
+        backend.close()
+        for _ in range(100):
+            if not watchers():
+                break
+            await asyncio.sleep(0.01)
+        return running, len(watchers())
+
+    assert asyncio.run(scenario()) == (4, 0)

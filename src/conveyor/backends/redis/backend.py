@@ -340,6 +340,10 @@ class RedisBackend:
                 self._sync.close()
             self._sync = None
             entries, self._async = list(self._async.values()), {}
+            watches, self._watches = list(self._watches.values()), {}
+        for loop, watch in watches:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(watch.stop)
         for loop, client in entries:
             _close_async(loop, client)
 

@@ -81,10 +81,10 @@ class Partitions:
             self._read_at = time.monotonic()
 
     def tag_for(self, task: base.NewTask) -> str:
-        """The tag a new task is written to."""
+        """The tag a new task is written to (its queue name checked: see keys.check_queue)."""
         n = self.count(task.queue)
         if n == 1:
-            return task.queue
+            return keys.check_queue(task.queue)
         if task.idempotency_key is not None:
             return keys.partition_tag(task.queue, keys.key_partition(task.idempotency_key, n))
         return keys.partition_tag(task.queue, next(self._counter(self._spread, task.queue)) % n)
@@ -93,7 +93,7 @@ class Partitions:
         """The tags of ``queue`` in this claim's visiting order (the start moves every claim)."""
         n = self.count(queue)
         if n == 1:
-            return [queue]
+            return [keys.check_queue(queue)]
         start = next(self._counter(self._turns, queue)) % n
         return [keys.partition_tag(queue, (start + i) % n) for i in range(n)]
 

@@ -66,6 +66,12 @@ class SignalWatch:
             except TimeoutError:
                 return
 
+    def stop(self) -> None:
+        """Cancel every watcher (call on their loop): the backend is closing."""
+        for watcher in self._watchers.values():
+            watcher.cancel()
+        self._watchers.clear()
+
     async def _watch(self, tag: str) -> None:
         signal = keys.tag_keys(tag).signal
         backoff = 0.05
