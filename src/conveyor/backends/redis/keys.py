@@ -50,6 +50,7 @@ That saves 20 bytes in each place an id is stored (record field, index member).
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 import zlib
@@ -95,6 +96,7 @@ STATE_INDEX = {
 """The index that holds every task in a state (its position in a group is the same in Lua)."""
 
 
+@functools.lru_cache(maxsize=4096)
 def check_queue(queue: str) -> str:
     """``queue`` if it can name a queue: braces would change the hash tag, and a ``#<digits>``
     ending would read as a partition of another queue."""
@@ -160,9 +162,9 @@ class Layout:
         return f"{PREFIX}:{{{tag}}}:queues" if self.cluster else QUEUES
 
     def absent(self, tag: str) -> str:
-        """A key of ``tag``'s slot that is never written: stands in KEYS for a global key
-        that a per-slot call must not touch (prune's worker registry)."""
-        return f"{PREFIX}:{{{tag}}}:absent" if self.cluster else WORKERS
+        """A key of ``tag``'s slot that is never written: on a cluster it stands in KEYS for a
+        global key that a per-slot call must not touch (prune's worker registry)."""
+        return f"{PREFIX}:{{{tag}}}:absent"
 
 
 def encode_id(task_id: str) -> bytes:
