@@ -182,7 +182,7 @@ def test_closing_the_backend_stops_its_watchers(cluster_url: str) -> None:
         await backend.wait_for_work(["hot"], 0.01)
         running = len(watchers())
         backend.close()
-        for _ in range(100):
+        for _ in range(300):  # up to one blocking chunk (1 s) and a margin
             if not watchers():
                 break
             await asyncio.sleep(0.01)

@@ -42,7 +42,13 @@ import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import ClusterDownError, NoScriptError, ResponseError, SlotNotCoveredError
+from redis.exceptions import (
+    ClusterDownError,
+    NoScriptError,
+    RedisClusterException,
+    ResponseError,
+    SlotNotCoveredError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
@@ -62,6 +68,8 @@ FINAL_STRETCH_POLL_SECONDS = 0.002
 log = logging.getLogger("conveyor.backends.redis")
 SCRIPTS = load_scripts()
 CHANGE_POLL_SECONDS = 0.005
+WATCH_BLOCK_SECONDS = 1.0
+"""How long a cluster watcher's BLPOP blocks before it blocks again (see ``wakeups``)."""
 _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError, ClusterDownError,
                 SlotNotCoveredError)
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
@@ -215,6 +223,12 @@ class RedisBackend:
         client = await self._aclient()
         tags = [tag for q in queues for tag in self._planner.partitions.tags(q)]
         if self.cluster:
+            try:
+                await self._initialized(client)
+            except BackendUnavailable as exc:
+                log.warning("%s", exc)
+                await asyncio.sleep(min(max(timeout, 0.0), 0.5))
+                return
             await self._watch(client).wait(tags, timeout)
             return
         signals = [keys.tag_keys(tag).signal for tag in tags]
@@ -264,7 +278,7 @@ class RedisBackend:
         loop = asyncio.get_running_loop()
         entry = self._watches.get(id(loop))
         if entry is None or entry[0] is not loop:
-            block = self._socket_timeout - 0.5
+            block = min(WATCH_BLOCK_SECONDS, self._socket_timeout - 0.5)
             self._watches = {k: v for k, v in self._watches.items() if not v[0].is_closed()}
             entry = self._watches[id(loop)] = (loop, SignalWatch(client, block, self.url))
         return entry[1]
@@ -311,7 +325,10 @@ class RedisBackend:
         if client is None:
             with self._lock:
                 if self._sync is None:
-                    self._sync = self._new_client(asynchronous=False)
+                    try:
+                        self._sync = self._new_client(asynchronous=False)
+                    except RedisClusterException as exc:  # no startup node answered
+                        raise self._unavailable(exc) from exc
                 client = self._sync
         return client
 
@@ -330,7 +347,18 @@ class RedisBackend:
         await keeper.__anext__()
         self._keepers = [k for k in self._keepers if k.ag_running or k.ag_frame is not None]
         self._keepers.append(keeper)
+        if self.cluster:
+            await self._initialized(client)
         return client
+
+    async def _initialized(self, client: Any) -> None:
+        """Learn the slot map before any watcher starts: watcher tasks that all start on a
+        fresh client race into its initialization, where redis-py can lose a cancellation
+        (and the task then outlives its loop's shutdown). Cheap once done."""
+        try:
+            await client.initialize()
+        except (*_UNAVAILABLE, RedisClusterException) as exc:
+            raise self._unavailable(exc) from exc
 
     def close(self) -> None:
         with self._lock:
@@ -340,12 +368,10 @@ class RedisBackend:
                 self._sync.close()
             self._sync = None
             entries, self._async = list(self._async.values()), {}
-            watches, self._watches = list(self._watches.values()), {}
-        for loop, watch in watches:
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(watch.stop)
+            watches, self._watches = dict(self._watches), {}
         for loop, client in entries:
-            _close_async(loop, client)
+            watch = watches.get(id(loop))
+            _close_async(loop, client, watch[1] if watch and watch[0] is loop else None)
 
 
 def _routing(client: Any, call: Command) -> dict[str, Any]:
@@ -380,8 +406,15 @@ async def _close_on_loop_shutdown(client: Any) -> AsyncIterator[None]:
         await client.aclose()
 
 
-def _close_async(loop: asyncio.AbstractEventLoop, client: Any) -> None:
-    """Close an async client from outside its loop, if that loop can still run it."""
+async def _aclose(client: Any, watch: SignalWatch | None) -> None:
+    if watch is not None:
+        await watch.aclose()
+    await client.aclose()
+
+
+def _close_async(loop: asyncio.AbstractEventLoop, client: Any, watch: SignalWatch | None) -> None:
+    """Close an async client (its watchers first) from outside its loop, if that loop can
+    still run it."""
     if loop.is_closed():
         return
     try:
@@ -389,12 +422,12 @@ def _close_async(loop: asyncio.AbstractEventLoop, client: Any) -> None:
     except RuntimeError:
         running = None
     if running is loop:
-        loop.create_task(client.aclose())
+        loop.create_task(_aclose(client, watch))
     elif loop.is_running():
-        future = asyncio.run_coroutine_threadsafe(client.aclose(), loop)
+        future = asyncio.run_coroutine_threadsafe(_aclose(client, watch), loop)
         try:
             future.result(timeout=5.0)
         except Exception as exc:
             log.debug("closing a redis client failed: %s", exc)
     else:
-        loop.run_until_complete(client.aclose())
+        loop.run_until_complete(_aclose(client, watch))

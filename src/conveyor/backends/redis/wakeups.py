@@ -11,7 +11,8 @@ polling is needed near the end of a wait.
 Tokens keep their meaning (see ``RedisBackend.wait_for_work``): a claim forgets the counts of
 its tags before it runs, so a count means "work arrived since that claim", and a token is taken
 by one watcher, so one enqueue wakes one worker. Each watcher holds one connection while it
-blocks. A watcher that loses its node logs it, backs off (up to a second) and blocks again.
+blocks, in chunks of a second (an idle watcher sends one BLPOP a second). A watcher that loses
+its node logs it, backs off (up to a second) and blocks again.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class SignalWatch:
         self._tokens: dict[str, int] = {}
         self._arrived = asyncio.Event()
         self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._stopped = False
 
     def forget(self, tags: Sequence[str]) -> None:
         """A claim over ``tags`` is about to run: what arrived before it, it will see."""
@@ -66,16 +68,26 @@ class SignalWatch:
             except TimeoutError:
                 return
 
-    def stop(self) -> None:
-        """Cancel every watcher (call on their loop): the backend is closing."""
-        for watcher in self._watchers.values():
+    async def aclose(self) -> None:
+        """Cancel every watcher and wait for them (before the client closes under them).
+
+        redis-py sometimes loses a cancellation that arrives while a blocking read is in
+        flight; such a watcher still sees its flag (or ``cancelling()``) when that ``BLPOP``
+        returns, which is why the pops block for short chunks: a lost cancellation costs at
+        most one chunk, never a hang."""
+        self._stopped = True
+        watchers, self._watchers = list(self._watchers.values()), {}
+        for watcher in watchers:
             watcher.cancel()
-        self._watchers.clear()
+        if watchers:
+            await asyncio.wait(watchers, timeout=self._block_seconds + 1.0)
 
     async def _watch(self, tag: str) -> None:
         signal = keys.tag_keys(tag).signal
         backoff = 0.05
-        while True:
+        task = asyncio.current_task()
+        # A cancellation redis-py lost still shows in cancelling(): end there too.
+        while not self._stopped and not (task is not None and task.cancelling()):
             try:
                 popped = await self._client.blpop([signal], timeout=self._block_seconds)
             except asyncio.CancelledError:
