@@ -188,21 +188,30 @@ class Planner(ReadPlans):
         the worker's queue hint or the token names it), and is lost only if no tag took it."""
         if not items:
             return []
-        registered: list[str] | None = None
+        registered: list[str] = []
         if any(i.queue is None for i in items):
             registered = yield from self._registered()
-        candidates = [self._lease_tags(i, registered or []) for i in items]
-        tags = list(dict.fromkeys(tag for c in candidates for tag in c))
+        of_queue: dict[str | None, list[str]] = {None: registered}
+        candidates = []
+        for item in items:
+            where = of_queue.get(item.queue)
+            if where is None:
+                where = of_queue[item.queue] = self.partitions.tags(item.queue)
+            if len(where) > 1 and item.queue is not None and self.layout.cluster:
+                where = self._token_tag(item) or where
+            candidates.append(where)
+        tags = list(dict.fromkeys(tag for where in of_queue.values() for tag in where))
         if not tags:
             return [item.id for item in items]
 
         def args(call_tags: list[str]) -> list[Arg]:
             group = {tag: n + 1 for n, tag in enumerate(call_tags)}
+            every = len(call_tags) == len(tags)
             argv: list[Arg] = [self._now(), *leading]
             for item, where in zip(items, candidates, strict=True):
-                if any(tag in group for tag in where):
-                    exact = group[where[0]] if len(where) == 1 else 0
-                    argv += [exact, keys.encode_id(item.id), *fields(item)]
+                if every or any(tag in group for tag in where):
+                    argv += [group[where[0]] if len(where) == 1 else 0,
+                             keys.encode_id(item.id), *fields(item)]
             return argv
 
         replies = yield from self._spread(script, tags, [], args)
@@ -220,18 +229,14 @@ class Planner(ReadPlans):
         return [item.id for item, calls in zip(items, sent_to, strict=True)
                 if calls == 0 or lost_in.get(item.id, 0) >= calls]
 
-    def _lease_tags(self, item: Any, registered: list[str]) -> list[str]:
-        """The tags that may hold a leased task: its queue's, narrowed by the partition a
-        cluster claim wrote into the token's salt; every registered tag without a hint."""
-        if item.queue is None:
-            return registered
-        tags = self.partitions.tags(item.queue)
+    @staticmethod
+    def _token_tag(item: Any) -> list[str] | None:
+        """The partition a cluster claim wrote into the lease token's salt, if it did."""
         salt = item.lease_token.split(":", 1)[0]
-        if len(tags) > 1 and "." in salt:
-            partition = salt.split(".", 1)[0]
-            if partition.isdigit():
-                return [keys.partition_tag(item.queue, int(partition))]
-        return tags
+        partition, dot, _ = salt.partition(".")
+        if dot and partition.isdigit():
+            return [keys.partition_tag(item.queue, int(partition))]
+        return None
 
     def _RecoverExpired(self, op: base.RecoverExpired) -> Plan[base.Recovered]:
         tags = yield from self._registered()
