@@ -140,3 +140,17 @@ def test_a_queue_hint_never_hides_a_task(backend: Backend) -> None:
     assert [r.id for r in backend.execute(GetTasks([*hot, cold], queue="hot"))] == [*hot, cold]
     assert [r.id for r in backend.execute(GetTasks([cold], queue="missing"))] == [cold]
     assert backend.execute(GetTasks(["00000000-0000-7000-8000-000000000000"], queue="hot")) == []
+
+
+def test_a_client_that_did_not_declare_can_extend_and_complete(
+    backend: Backend, other_backend: Backend
+) -> None:
+    """Like the worker's lease keeper, a separate process that never declared the queue."""
+    backend.declare_queue("hot", 4)
+    enqueue(backend, *[new_task("hot") for _ in range(8)])
+    got = claim(backend, ["hot"], 8)
+    leases = [Lease(t.id, t.lease_token, queue=t.queue) for t in got]
+    assert other_backend.execute(Extend("worker-1", leases, 60.0)) == []
+    done = [Completion(t.id, t.lease_token, None, queue=t.queue) for t in got]
+    assert other_backend.execute(Complete(done)) == []
+    assert {row(backend, t.id).state for t in got} == {"DONE"}

@@ -188,6 +188,8 @@ class Planner(ReadPlans):
         the worker's queue hint or the token names it), and is lost only if no tag took it."""
         if not items:
             return []
+        # A lease keeper or a CLI may never have enqueued or claimed: learn the counts first.
+        yield from self.partitions.refresh()
         registered: list[str] = []
         if any(i.queue is None for i in items):
             registered = yield from self._registered()
@@ -197,7 +199,7 @@ class Planner(ReadPlans):
             where = of_queue.get(item.queue)
             if where is None:
                 where = of_queue[item.queue] = self.partitions.tags(item.queue)
-            if len(where) > 1 and item.queue is not None and self.layout.cluster:
+            if item.queue is not None and self.layout.cluster:
                 where = self._token_tag(item) or where
             candidates.append(where)
         tags = list(dict.fromkeys(tag for where in of_queue.values() for tag in where))
