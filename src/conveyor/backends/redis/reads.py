@@ -114,6 +114,7 @@ class ReadPlans:
     def _NextDueAt(self, op: base.NextDueAt) -> Plan[float | None]:
         if not op.queues:
             return None
+        yield from self.partitions.refresh()
         tags = [tag for queue in op.queues for tag in self.partitions.tags(queue)]
         replies = yield from self._spread("next_due_at", tags, [], lambda _: [])
         due = [float(r) for _, r in replies if r is not None]
