@@ -8,7 +8,9 @@ where the partitions simply share it.
 
 Who knows the count: the declaring process at once, and every other client through the
 ``conveyor:partitions`` hash, which a declaration raises (never lowers) and every client re-reads
-at most every ``REFRESH_SECONDS`` (on an enqueue or a claim). A count is the largest one
+at most every ``REFRESH_SECONDS`` (in the plans that route by partition: enqueue, claim, the
+lease transitions, NextDueAt), so a lease keeper or a CLI that declares nothing still finds
+every partition. A count is the largest one
 declared or stored: a producer that declared 8 and a worker whose app says nothing still meet on
 the same 8 partitions after one refresh. Lowering a count is not supported: tasks already in the
 higher partitions would wait for a claim that never visits them (reads still see them).
