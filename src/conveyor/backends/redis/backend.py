@@ -215,7 +215,9 @@ class RedisBackend:
         queue), and a claim that leaves a queue without PENDING tasks deletes its tokens. So a
         token waiting in the list means "work arrived since the last claim that emptied this
         queue": an enqueue landing between a fruitless claim and this wait is never lost, and
-        each token wakes one waiter, not every idle worker at once.
+        each token wakes one waiter, not every idle worker at once. A partitioned queue waits on
+        every partition's list. On a cluster, where one BLPOP cannot span slots, watcher tasks
+        pop per tag instead (:mod:`wakeups`).
         """
         if not queues:
             await asyncio.sleep(max(0.0, timeout))
