@@ -93,10 +93,14 @@ class SignalWatch:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a node down or moving: never let the watcher die
-                log.warning("redis %s: watching %s failed: %s", self._url, signal, exc)
+                # One warning per outage and watcher; the retries of that outage go to debug.
+                level = logging.WARNING if backoff == 0.05 else logging.DEBUG
+                log.log(level, "redis %s: watching %s failed: %s", self._url, signal, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 continue
+            if backoff != 0.05:
+                log.info("redis %s: watching %s again", self._url, signal)
             backoff = 0.05
             if popped:
                 self._tokens[tag] = self._tokens.get(tag, 0) + 1
