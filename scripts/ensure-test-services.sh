@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What the test suite needs besides Python packages: the redis-server binary (the tests start a
-# private server on a free port) and a PostgreSQL server on 127.0.0.1:5432 with trust auth (the
+# private server on a free port, and three cluster nodes joined by redis-cli, which the Debian
+# package pulls in through redis-tools) and a PostgreSQL server on 127.0.0.1:5432 with trust auth (the
 # tests create a fresh database per session and drop it). Installs or starts what is missing,
 # where this machine allows it; says what is missing otherwise. Never touches data.
 set -uo pipefail

@@ -80,6 +80,8 @@ class Conveyor:
         self.backend_options: dict[str, Any] = backend_options or {}
         self.run_until_idle_waits = True
         """Whether ``run_until_idle`` waits for delayed work by default (not on a fake clock)."""
+        self.partitions: dict[str, int] = {}
+        """Queues declared with ``declare_queue``: name -> partition count."""
         self._backend: Backend | None = None
         self._lock = threading.Lock()
 
@@ -94,8 +96,26 @@ class Conveyor:
         if self._backend is None:
             with self._lock:
                 if self._backend is None:
-                    self._backend = open_backend(self.url, **self.backend_options)
+                    backend = open_backend(self.url, **self.backend_options)
+                    for queue, partitions in self.partitions.items():
+                        backend.declare_queue(queue, partitions)
+                    self._backend = backend
         return self._backend
+
+    def declare_queue(self, name: str, *, partitions: int = 1) -> None:
+        """Split queue ``name`` into ``partitions`` partitions, so one hot queue spreads over
+        the shards of a Redis Cluster (each partition is a hash tag of its own). Producers
+        spread its tasks over the partitions (a task with an idempotency key always goes to
+        the same one); workers serving ``name`` claim from all of them in turn. On one Redis
+        server partitions work the same way; SQLite and PostgreSQL accept and ignore them.
+        Declare the same count in producers and workers (the largest count declared anywhere
+        wins on Redis); a count cannot be lowered.
+        """
+        if not isinstance(partitions, int) or partitions < 1:
+            raise ConfigurationError("partitions must be an integer >= 1")
+        self.partitions[name] = max(partitions, self.partitions.get(name, 1))
+        if self._backend is not None:
+            self._backend.declare_queue(name, self.partitions[name])
 
     def use(self, url: str, **backend_options: Any) -> None:
         """Point the app at another backend (the CLI's ``--url``, tests)."""
@@ -281,7 +301,7 @@ class Conveyor:
         bound = task.options(**options)
         new_tasks = bound._prepare([(tuple(args), dict(kwargs or {}))])
         outcome = enqueue_on(self.backend, new_tasks, bound.connection)[0]
-        return TaskHandle(self, outcome.id, created=outcome.created)
+        return TaskHandle(self, outcome.id, created=outcome.created, queue=new_tasks[0].queue)
 
     # -- reading and operating -------------------------------------------------------------------
 

@@ -238,7 +238,8 @@ class BoundTask(Generic[P, R]):
         if not tasks:
             return []
         outcomes = enqueue_on(self.task.app.backend, tasks, connection or self.connection)
-        return [TaskHandle(self.task.app, o.id, created=o.created) for o in outcomes]
+        return [TaskHandle(self.task.app, o.id, created=o.created, queue=t.queue)
+                for o, t in zip(outcomes, tasks, strict=True)]
 
     async def aenqueue_many(
         self, calls: Iterable[tuple[Sequence[Any], dict[str, Any]]], *, connection: Any = None
@@ -253,7 +254,8 @@ class BoundTask(Generic[P, R]):
             outcomes = await backend.aexecute(op)
         else:
             outcomes = await _joining(backend, "aexecute_on")(connection, op)
-        return [TaskHandle(self.task.app, o.id, created=o.created) for o in outcomes]
+        return [TaskHandle(self.task.app, o.id, created=o.created, queue=t.queue)
+                for o, t in zip(outcomes, tasks, strict=True)]
 
 
 def enqueue_on(backend: Backend, tasks: list[NewTask], connection: Any) -> list[EnqueueOutcome]:
@@ -277,13 +279,17 @@ def _joining(backend: Backend, method: str) -> Any:
 class TaskHandle(Generic[R]):
     """A reference to an enqueued task: read its state, wait for its result."""
 
-    __slots__ = ("app", "created", "id")
+    __slots__ = ("app", "created", "id", "queue")
 
-    def __init__(self, app: Conveyor, task_id: str, *, created: bool = True) -> None:
+    def __init__(
+        self, app: Conveyor, task_id: str, *, created: bool = True, queue: str | None = None
+    ) -> None:
         self.app = app
         self.id = task_id
         self.created = created
         """False when an idempotency key matched an existing task, which this handle names."""
+        self.queue = queue
+        """The queue it was enqueued to, if known: a hint that makes lookups cheaper."""
 
     def __repr__(self) -> str:
         return f"<TaskHandle {self.id}>"
@@ -295,13 +301,13 @@ class TaskHandle(Generic[R]):
         return hash(self.id)
 
     def info(self) -> TaskInfo:
-        rows = self.app.backend.execute(GetTasks([self.id]))
+        rows = self.app.backend.execute(GetTasks([self.id], self.queue))
         if not rows:
             raise LookupError(f"task {self.id} no longer exists (pruned or purged)")
         return task_info(rows[0])
 
     async def ainfo(self) -> TaskInfo:
-        rows = await self.app.backend.aexecute(GetTasks([self.id]))
+        rows = await self.app.backend.aexecute(GetTasks([self.id], self.queue))
         if not rows:
             raise LookupError(f"task {self.id} no longer exists (pruned or purged)")
         return task_info(rows[0])

@@ -23,6 +23,7 @@ from conveyor.backends.postgres.backend import PostgresBackend
 from conveyor.backends.redis.backend import RedisBackend
 from conveyor.backends.sqlite.backend import SQLiteBackend
 from postgres_server import fresh_url as fresh_postgres_url
+from redis_cluster import fresh_url as fresh_cluster_url
 from redis_server import fresh_url
 
 START = 1_700_000_000.0
@@ -52,6 +53,13 @@ class BackendKind:
     injectable_clock: bool
     shared_store: bool
     """Two backends opened on the same URL see the same tasks (several processes can share it)."""
+    slow: bool = False
+    """Its tests are marked slow (a store that takes seconds to start)."""
+    global_idempotency: bool = True
+    """One idempotency key space for all queues (Redis Cluster: one per queue)."""
+    global_order: bool = True
+    """Enqueue order holds across queues (Redis Cluster: within a queue's partition; across
+    tags, creation time orders)."""
 
 
 def _open_sqlite(url: str, clock: Clock | None) -> Backend:
@@ -82,10 +90,17 @@ KINDS = {
     "redis": BackendKind(
         "redis", lambda tmp: fresh_url(), _open_redis, injectable_clock=True, shared_store=True,
     ),
+    "redis-cluster": BackendKind(
+        "redis-cluster", lambda tmp: fresh_cluster_url(), _open_redis, injectable_clock=True,
+        shared_store=True, slow=True, global_idempotency=False, global_order=False,
+    ),
 }
 
 
-@pytest.fixture(params=sorted(KINDS))
+@pytest.fixture(params=[
+    pytest.param(name, marks=[pytest.mark.slow] if KINDS[name].slow else [])
+    for name in sorted(KINDS)
+])
 def backend_kind(request: pytest.FixtureRequest) -> BackendKind:
     return KINDS[request.param]
 

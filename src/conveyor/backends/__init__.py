@@ -25,13 +25,13 @@ def open_backend(url: str, **options: Any) -> Backend:
                 f"pip install 'conveyor[postgres]' ({exc})"
             ) from None
         return PostgresBackend(url, **options)
-    if scheme in ("redis", "rediss"):
+    if scheme in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
         from conveyor.backends.redis.backend import RedisBackend
 
         return RedisBackend(url, **options)
     raise ConfigurationError(
         f"unsupported backend URL {url!r}: expected sqlite:///path.db, redis://host:port/db "
-        f"or postgresql://user@host/db"
+        f"redis+cluster://host:port,host:port or postgresql://user@host/db"
     )
 
 

@@ -425,6 +425,9 @@ class GetScheduleRuns(Transition[list[ScheduleRun]]):
 @dataclass(frozen=True, slots=True)
 class GetTasks(Transition[list[TaskRow]]):
     ids: Sequence[str]
+    queue: str | None = None
+    """A hint (a ``TaskHandle`` knows its task's queue): backends that shard by queue look
+    there first. Ids not found there are still looked up everywhere; others ignore it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -487,6 +490,10 @@ class Backend(Protocol):
 
     def wait_for_change(self, timeout: float) -> None:
         """Block until anything may have changed, or ``timeout`` seconds (sync callers)."""
+        ...
+
+    def declare_queue(self, queue: str, partitions: int = 1) -> None:
+        """Split ``queue`` into ``partitions`` (Redis); backends without shards ignore it."""
         ...
 
     def close(self) -> None: ...

@@ -175,6 +175,10 @@ class PostgresBackend:
         since = seen[1] if seen is not None and seen[0] is listener else listener.mark()
         await listener.wait(since, queues, timeout)
 
+    def declare_queue(self, queue: str, partitions: int = 1) -> None:
+        """Partitions spread a queue over Redis Cluster shards: one database has nothing to
+        spread over, so they are accepted and ignored."""
+
     def wait_for_change(self, timeout: float) -> None:
         """Polls the cluster's next transaction id (moves on any committed write) and this
         backend's own commits; may wake for a write elsewhere in the cluster."""

@@ -19,6 +19,11 @@ first try did reach the server is at-least-once: a claim whose reply was lost le
 leased until the lease runs out; a repeated enqueue fails with "duplicate task id".
 
 Wake-ups: see :meth:`RedisBackend.wait_for_work`.
+
+Redis Cluster (``redis+cluster://host:port[,host:port...]``): the same plans over redis-py's
+``RedisCluster`` clients. Each script call touches one slot (the plans split batches per tag),
+independent calls of a plan run side by side on the async runner, scripts are loaded on every
+primary on NOSCRIPT, and the wake-ups watch one signal list per tag (:mod:`wakeups`).
 """
 
 from __future__ import annotations
@@ -30,20 +35,30 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import (
+    ClusterDownError,
+    NoScriptError,
+    RedisClusterException,
+    ResponseError,
+    SlotNotCoveredError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from conveyor.backends import base
 from conveyor.backends.redis import keys
 from conveyor.backends.redis.checks import DURABILITY_MODES, startup_check
-from conveyor.backends.redis.plans import Command, Eval, Plan, Planner
+from conveyor.backends.redis.plans import Command, Each, Eval, Plan, Planner
 from conveyor.backends.redis.scripts import load_scripts
+from conveyor.backends.redis.wakeups import SignalWatch
 from conveyor.errors import BackendUnavailable, ConfigurationError
 
 T = TypeVar("T")
@@ -53,12 +68,17 @@ FINAL_STRETCH_POLL_SECONDS = 0.002
 log = logging.getLogger("conveyor.backends.redis")
 SCRIPTS = load_scripts()
 CHANGE_POLL_SECONDS = 0.005
-_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+WATCH_BLOCK_SECONDS = 1.0
+"""How long a cluster watcher's BLPOP blocks before it blocks again (see ``wakeups``)."""
+_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError, ClusterDownError,
+                SlotNotCoveredError)
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+KEYLESS = frozenset({"INFO", "CONFIG"})
 
 
 class RedisBackend:
     """A :class:`~conveyor.backends.base.Backend` on one Redis server (``redis://host:port/db``,
-    ``rediss://`` for TLS)."""
+    ``rediss://`` for TLS) or a Redis Cluster (``redis+cluster://host:port,host:port``)."""
 
     def __init__(
         self,
@@ -77,14 +97,16 @@ class RedisBackend:
         self.url = url
         self.durability = durability
         self.strict = strict
-        self._planner = Planner(clock)
+        self.cluster = url.split(":", 1)[0].lower() in CLUSTER_SCHEMES
+        self._planner = Planner(clock, cluster=self.cluster)
         self._socket_timeout = socket_timeout_seconds
         self._retries = connect_retries
         self._lock = threading.Lock()
         self._pid = -1
         self._checked = False
-        self._sync: redis.Redis | None = None
-        self._async: dict[int, tuple[asyncio.AbstractEventLoop, redis.asyncio.Redis]] = {}
+        self._sync: Any = None
+        self._async: dict[int, tuple[asyncio.AbstractEventLoop, Any]] = {}
+        self._watches: dict[int, tuple[asyncio.AbstractEventLoop, SignalWatch]] = {}
         self._keepers: list[Any] = []
         self._inherited: list[Any] = []  # a parent's clients: never used, never closed here
 
@@ -97,14 +119,23 @@ class RedisBackend:
             self._checked = True
         return self._run(client, self._planner.plan(op))
 
+    def declare_queue(self, queue: str, partitions: int = 1) -> None:
+        """Split ``queue`` into ``partitions`` tags (see :mod:`partitions`); saved in Redis on
+        the next enqueue or claim, so other clients learn it too."""
+        self._planner.partitions.declare(queue, partitions)
+
     async def aexecute(self, op: base.Transition[T]) -> T:
         client = await self._aclient()
+        if self.cluster and isinstance(op, base.Claim):
+            watch = self._watches.get(id(asyncio.get_running_loop()))
+            if watch is not None:
+                watch[1].forget([t for q in op.queues for t in self._planner.partitions.tags(q)])
         if not self._checked:
             self._planner.wait_for_aof = await self._arun(client, self._startup_plan())
             self._checked = True
         return await self._arun(client, self._planner.plan(op))
 
-    def _run(self, client: redis.Redis, plan: Plan[T]) -> T:
+    def _run(self, client: Any, plan: Plan[T]) -> T:
         reply: Any = None
         error: BaseException | None = None
         while True:
@@ -120,7 +151,7 @@ class RedisBackend:
                 plan.close()
                 raise self._unavailable(exc) from exc
 
-    async def _arun(self, client: redis.asyncio.Redis, plan: Plan[T]) -> T:
+    async def _arun(self, client: Any, plan: Plan[T]) -> T:
         reply: Any = None
         error: BaseException | None = None
         while True:
@@ -136,10 +167,12 @@ class RedisBackend:
                 plan.close()
                 raise self._unavailable(exc) from exc
 
-    @staticmethod
-    def _call(client: redis.Redis, call: Eval | Command) -> Any:
+    @classmethod
+    def _call(cls, client: Any, call: Eval | Command | Each) -> Any:
+        if isinstance(call, Each):
+            return [cls._call(client, c) for c in call.calls]
         if isinstance(call, Command):
-            return client.execute_command(*call.args)  # type: ignore[no-untyped-call]
+            return client.execute_command(*call.args, **_routing(client, call))
         script = SCRIPTS[call.script]
         try:
             return client.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
@@ -147,10 +180,17 @@ class RedisBackend:
             client.script_load(script.source)
             return client.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
 
-    @staticmethod
-    async def _acall(client: redis.asyncio.Redis, call: Eval | Command) -> Any:
+    @classmethod
+    async def _acall(cls, client: Any, call: Eval | Command | Each) -> Any:
+        if isinstance(call, Each):
+            replies = await asyncio.gather(*(cls._acall(client, c) for c in call.calls),
+                                           return_exceptions=True)
+            for reply in replies:
+                if isinstance(reply, BaseException):
+                    raise reply
+            return replies
         if isinstance(call, Command):
-            return await client.execute_command(*call.args)  # type: ignore[no-untyped-call]
+            return await client.execute_command(*call.args, **_routing(client, call))
         script = SCRIPTS[call.script]
         try:
             return await client.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
@@ -175,13 +215,25 @@ class RedisBackend:
         queue), and a claim that leaves a queue without PENDING tasks deletes its tokens. So a
         token waiting in the list means "work arrived since the last claim that emptied this
         queue": an enqueue landing between a fruitless claim and this wait is never lost, and
-        each token wakes one waiter, not every idle worker at once.
+        each token wakes one waiter, not every idle worker at once. A partitioned queue waits on
+        every partition's list. On a cluster, where one BLPOP cannot span slots, watcher tasks
+        pop per tag instead (:mod:`wakeups`).
         """
         if not queues:
             await asyncio.sleep(max(0.0, timeout))
             return
         client = await self._aclient()
-        signals = [keys.queue_keys(q).signal for q in queues]
+        tags = [tag for q in queues for tag in self._planner.partitions.tags(q)]
+        if self.cluster:
+            try:
+                await self._initialized(client)
+            except BackendUnavailable as exc:
+                log.warning("%s", exc)
+                await asyncio.sleep(min(max(timeout, 0.0), 0.5))
+                return
+            await self._watch(client).wait(tags, timeout)
+            return
+        signals = [keys.tag_keys(tag).signal for tag in tags]
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) >= 0.001:
             try:
@@ -214,21 +266,48 @@ class RedisBackend:
 
     def _write_count(self) -> Any:
         try:
+            if self.cluster:
+                client = self._client()
+                infos = client.info("persistence", target_nodes=client.PRIMARIES)
+                return sorted((node, info.get("rdb_changes_since_last_save"))
+                              for node, info in infos.items())
             info = self._client().info("persistence")
         except _UNAVAILABLE:
             return None
         return (info.get("rdb_changes_since_last_save"), info.get("rdb_last_save_time"))
 
+    def _watch(self, client: Any) -> SignalWatch:
+        loop = asyncio.get_running_loop()
+        entry = self._watches.get(id(loop))
+        if entry is None or entry[0] is not loop:
+            block = min(WATCH_BLOCK_SECONDS, self._socket_timeout - 0.5)
+            self._watches = {k: v for k, v in self._watches.items() if not v[0].is_closed()}
+            entry = self._watches[id(loop)] = (loop, SignalWatch(client, block, self.url))
+        return entry[1]
+
     # -- clients ---------------------------------------------------------------------------------
 
     def _options(self) -> dict[str, Any]:
-        return {
+        options: dict[str, Any] = {
             "socket_timeout": self._socket_timeout,
             "socket_connect_timeout": self._socket_timeout,
             "socket_keepalive": True,
             "retry": Retry(ExponentialWithJitterBackoff(cap=1.0, base=0.05), self._retries),
-            "retry_on_error": [RedisConnectionError, RedisTimeoutError],
         }
+        if not self.cluster:
+            options["retry_on_error"] = [RedisConnectionError, RedisTimeoutError]
+        return options
+
+    def _new_client(self, asynchronous: bool) -> Any:
+        if not self.cluster:
+            kind: Any = redis.asyncio.Redis if asynchronous else redis.Redis
+            return kind.from_url(self.url, **self._options())
+        module: Any = redis.asyncio.cluster if asynchronous else redis.cluster
+        nodes, auth = cluster_nodes(self.url)
+        return module.RedisCluster(
+            startup_nodes=[module.ClusterNode(host, port) for host, port in nodes],
+            ssl=self.url.lower().startswith("rediss"), **auth, **self._options(),
+        )
 
     def _forked(self) -> bool:
         """True in a child forked since the clients were made: it must not share sockets."""
@@ -237,28 +316,31 @@ class RedisBackend:
             return False
         with self._lock:
             if self._pid != pid:
-                self._inherited += [self._sync, self._async, self._keepers]
-                self._sync, self._async, self._keepers = None, {}, []
+                self._inherited += [self._sync, self._async, self._keepers, self._watches]
+                self._sync, self._async, self._keepers, self._watches = None, {}, [], {}
                 self._pid = pid
         return True
 
-    def _client(self) -> redis.Redis:
+    def _client(self) -> Any:
         self._forked()
         client = self._sync
         if client is None:
             with self._lock:
                 if self._sync is None:
-                    self._sync = redis.Redis.from_url(self.url, **self._options())
+                    try:
+                        self._sync = self._new_client(asynchronous=False)
+                    except RedisClusterException as exc:  # no startup node answered
+                        raise self._unavailable(exc) from exc
                 client = self._sync
         return client
 
-    async def _aclient(self) -> redis.asyncio.Redis:
+    async def _aclient(self) -> Any:
         self._forked()
         loop = asyncio.get_running_loop()
         entry = self._async.get(id(loop))
         if entry is not None and entry[0] is loop:
             return entry[1]
-        client = redis.asyncio.Redis.from_url(self.url, **self._options())
+        client = self._new_client(asynchronous=True)
         self._async = {k: v for k, v in self._async.items() if not v[0].is_closed()}
         self._async[id(loop)] = (loop, client)
         # asyncio.run() finalizes live async generators before closing its loop: this one
@@ -267,7 +349,18 @@ class RedisBackend:
         await keeper.__anext__()
         self._keepers = [k for k in self._keepers if k.ag_running or k.ag_frame is not None]
         self._keepers.append(keeper)
+        if self.cluster:
+            await self._initialized(client)
         return client
+
+    async def _initialized(self, client: Any) -> None:
+        """Learn the slot map before any watcher starts: watcher tasks that all start on a
+        fresh client race into its initialization, where redis-py can lose a cancellation
+        (and the task then outlives its loop's shutdown). Cheap once done."""
+        try:
+            await client.initialize()
+        except (*_UNAVAILABLE, RedisClusterException) as exc:
+            raise self._unavailable(exc) from exc
 
     def close(self) -> None:
         with self._lock:
@@ -277,19 +370,53 @@ class RedisBackend:
                 self._sync.close()
             self._sync = None
             entries, self._async = list(self._async.values()), {}
+            watches, self._watches = dict(self._watches), {}
         for loop, client in entries:
-            _close_async(loop, client)
+            watch = watches.get(id(loop))
+            _close_async(loop, client, watch[1] if watch and watch[0] is loop else None)
 
 
-async def _close_on_loop_shutdown(client: redis.asyncio.Redis) -> AsyncIterator[None]:
+def _routing(client: Any, call: Command) -> dict[str, Any]:
+    """Where a cluster sends a command without a key (the startup check's INFO and CONFIG):
+    to its default node. Commands with keys go to their slot's node by themselves."""
+    if str(call.args[0]).upper() in KEYLESS and hasattr(client, "get_default_node"):
+        return {"target_nodes": client.get_default_node()}
+    return {}
+
+
+def cluster_nodes(url: str) -> tuple[list[tuple[str, int]], dict[str, str]]:
+    """The startup nodes and credentials of ``redis+cluster://[user:password@]h:p,h:p``."""
+    rest = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
+    auth: dict[str, str] = {}
+    if "@" in rest:
+        credentials, rest = rest.rsplit("@", 1)
+        user, _, password = credentials.rpartition(":")
+        auth = {"password": unquote(password)} | ({"username": unquote(user)} if user else {})
+    nodes = []
+    for node in rest.split(","):
+        host, _, port = node.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigurationError(f"bad node {node!r} in {url!r}: expected host:port")
+        nodes.append((host.strip("[]"), int(port)))
+    return nodes, auth
+
+
+async def _close_on_loop_shutdown(client: Any) -> AsyncIterator[None]:
     try:
         yield
     finally:
         await client.aclose()
 
 
-def _close_async(loop: asyncio.AbstractEventLoop, client: redis.asyncio.Redis) -> None:
-    """Close an async client from outside its loop, if that loop can still run it."""
+async def _aclose(client: Any, watch: SignalWatch | None) -> None:
+    if watch is not None:
+        await watch.aclose()
+    await client.aclose()
+
+
+def _close_async(loop: asyncio.AbstractEventLoop, client: Any, watch: SignalWatch | None) -> None:
+    """Close an async client (its watchers first) from outside its loop, if that loop can
+    still run it."""
     if loop.is_closed():
         return
     try:
@@ -297,12 +424,12 @@ def _close_async(loop: asyncio.AbstractEventLoop, client: redis.asyncio.Redis) -
     except RuntimeError:
         running = None
     if running is loop:
-        loop.create_task(client.aclose())
+        loop.create_task(_aclose(client, watch))
     elif loop.is_running():
-        future = asyncio.run_coroutine_threadsafe(client.aclose(), loop)
+        future = asyncio.run_coroutine_threadsafe(_aclose(client, watch), loop)
         try:
             future.result(timeout=5.0)
         except Exception as exc:
             log.debug("closing a redis client failed: %s", exc)
     else:
-        loop.run_until_complete(client.aclose())
+        loop.run_until_complete(_aclose(client, watch))

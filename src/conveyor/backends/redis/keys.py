@@ -29,12 +29,25 @@ Beside the group, under the same tag (passed after the groups, only to the scrip
                                     floor(epoch / 60)); old fields pruned, the key expires an
                                     hour after the queue's last write
 
+Partitions: a queue declared with N partitions keeps partition 0 under ``{q}`` and partition
+p (1 <= p < N) under the tag ``{q#p}``, each a full group of the keys above, so partitions land
+in different slots (and so on different shards of a cluster). A queue name ending in ``#`` and
+digits is refused: it would read as a partition of another queue. The pause flag is set on
+every partition; metrics are kept per partition and summed when read.
+
 Global::
 
-    conveyor:queues         set     every queue ever enqueued to (stats, recovery, lookups)
+    conveyor:queues         set     every tag ever enqueued to (stats, recovery, lookups):
+                                    queue names, and q#p for the partitions p >= 1
+    conveyor:partitions     hash    queue -> partition count (declared queues only)
     conveyor:workers        hash    worker id -> msgpack worker row
     conveyor:idempotency    hash    idempotency key -> task id (one key space for all queues)
     conveyor:sequence       string  the sequence counter: enqueue order (ListTasks) and FIFO
+
+On Redis Cluster, where one script may only touch one slot, the idempotency ledger and the
+sequence counter live per tag instead (``conveyor:{t}:idempotency``, ``conveyor:{t}:sequence``),
+and the enqueue script records its tag in ``conveyor:{t}:queues`` (the client writes the global
+registry before the enqueue). See :class:`Layout`.
     conveyor:schedules      hash    cron schedule name -> msgpack {last_due_at, last_task_id}
     conveyor:lock:{name}    hash    a leadership lease: holder, expires_at (epoch seconds)
 
@@ -46,6 +59,9 @@ That saves 20 bytes in each place an id is stored (record field, index member).
 
 from __future__ import annotations
 
+import functools
+import re
+import zlib
 from typing import NamedTuple
 
 from conveyor.ids import canonical_uuid
@@ -56,6 +72,8 @@ WORKERS = f"{PREFIX}:workers"
 IDEMPOTENCY = f"{PREFIX}:idempotency"
 SEQUENCE = f"{PREFIX}:sequence"
 SCHEDULES = f"{PREFIX}:schedules"
+PARTITIONS = f"{PREFIX}:partitions"
+_PARTITION_SUFFIX = re.compile(r"#[0-9]+$")
 
 
 def lock(name: str) -> str:
@@ -88,31 +106,95 @@ STATE_INDEX = {
 """The index that holds every task in a state (its position in a group is the same in Lua)."""
 
 
-def queue_keys(queue: str) -> QueueKeys:
-    """The keys of ``queue``; braces are refused since they would change the hash tag."""
+@functools.lru_cache(maxsize=4096)
+def check_queue(queue: str) -> str:
+    """``queue`` if it can name a queue: braces would change the hash tag, and a ``#<digits>``
+    ending would read as a partition of another queue."""
     if "{" in queue or "}" in queue:
         raise ValueError(f"queue names cannot contain braces: {queue!r}")
-    tag = f"{PREFIX}:{{{queue}}}"
-    return QueueKeys(*(f"{tag}:{name}" for name in QueueKeys._fields))
+    if _PARTITION_SUFFIX.search(queue):
+        raise ValueError(f"queue names cannot end in '#' and digits: {queue!r}")
+    return queue
 
 
-def paused(queue: str) -> str:
-    """The pause flag of ``queue`` (same hash tag as its group)."""
-    return queue_keys(queue).tasks.removesuffix(":tasks") + ":paused"
+def paused(tag: str) -> str:
+    """The pause flag of one tag (a queue, or one of its partitions)."""
+    return f"{PREFIX}:{{{tag}}}:paused"
 
 
-def metrics(queues: list[str]) -> list[str]:
-    """The metrics keys of ``queues``: totals then minutes, queue after queue."""
-    found = []
-    for queue in queues:
-        tag = queue_keys(queue).tasks.removesuffix(":tasks")
-        found += [f"{tag}:totals", f"{tag}:minutes"]
-    return found
+def totals(tag: str) -> str:
+    """Metric name -> total since the beginning, of one tag."""
+    return f"{PREFIX}:{{{tag}}}:totals"
 
 
-def groups(queues: list[str]) -> list[str]:
-    """The KEYS of a script serving ``queues``, one group after another."""
-    return [key for queue in queues for key in queue_keys(queue)]
+def minutes(tag: str) -> str:
+    """'<minute>:<name>' -> count of that minute, of one tag."""
+    return f"{PREFIX}:{{{tag}}}:minutes"
+
+
+def metrics(tags: list[str]) -> list[str]:
+    """The metrics keys of ``tags``: totals then minutes, tag after tag."""
+    return [key for tag in tags for key in (totals(tag), minutes(tag))]
+
+
+def queue_keys(queue: str) -> QueueKeys:
+    """The keys of ``queue`` (its partition 0)."""
+    return tag_keys(check_queue(queue))
+
+
+def tag_keys(tag: str) -> QueueKeys:
+    """The keys of one tag: a queue, or one partition of a queue (see :func:`partition_tag`)."""
+    return QueueKeys(*(f"{PREFIX}:{{{tag}}}:{name}" for name in QueueKeys._fields))
+
+
+def groups(tags: list[str]) -> list[str]:
+    """The KEYS of a script serving ``tags``, one group after another."""
+    return [key for tag in tags for key in tag_keys(tag)]
+
+
+def partition_tag(queue: str, partition: int) -> str:
+    return queue if partition == 0 else f"{queue}#{partition}"
+
+
+def partition_tags(queue: str, partitions: int) -> list[str]:
+    return [partition_tag(queue, p) for p in range(max(1, partitions))]
+
+
+def partition_of(tag: str) -> int:
+    found = _PARTITION_SUFFIX.search(tag)
+    return 0 if found is None else int(found.group()[1:])
+
+
+def queue_of(tag: str) -> str:
+    """The queue a tag belongs to (its logical name, what users see)."""
+    return _PARTITION_SUFFIX.sub("", tag)
+
+
+def key_partition(idempotency_key: str, partitions: int) -> int:
+    """The partition of a task with an idempotency key: stable across processes and runs, so
+    the same key always meets the same ledger (the one of its partition, on a cluster)."""
+    return zlib.crc32(idempotency_key.encode()) % max(1, partitions)
+
+
+class Layout:
+    """Where the keys that are global on one server live: on a cluster, one per tag."""
+
+    def __init__(self, cluster: bool) -> None:
+        self.cluster = cluster
+
+    def sequence(self, tag: str) -> str:
+        return f"{PREFIX}:{{{tag}}}:sequence" if self.cluster else SEQUENCE
+
+    def idempotency(self, tag: str) -> str:
+        return f"{PREFIX}:{{{tag}}}:idempotency" if self.cluster else IDEMPOTENCY
+
+    def registry(self, tag: str) -> str:
+        return f"{PREFIX}:{{{tag}}}:queues" if self.cluster else QUEUES
+
+    def absent(self, tag: str) -> str:
+        """A key of ``tag``'s slot that is never written: on a cluster it stands in KEYS for a
+        global key that a per-slot call must not touch (prune's worker registry)."""
+        return f"{PREFIX}:{{{tag}}}:absent"
 
 
 def encode_id(task_id: str) -> bytes:

@@ -1,52 +1,47 @@
 """Every transition described once, as data the two runners execute.
 
-A plan is a generator: it yields the calls it needs (a script by name with its KEYS and ARGV,
-or a plain command), receives each reply, and returns the transition's result. The sync runner
-drives it with blocking calls, the async runner with awaits; neither knows any transition, and
-no transition is written twice. Most plans are one script call. Those that only have task ids
-(GetTasks, Cancel, Requeue, and lease transitions without a queue hint) first read the queue
-registry, then run one script over every queue's keys, which looks the ids up atomically.
+A plan is a generator: it yields the calls it needs (a script by name with its KEYS and ARGV, a
+plain command, or independent calls to run side by side), receives each reply, and returns the
+transition's result. The sync runner drives it with blocking calls, the async runner with
+awaits; neither knows any transition, and no transition is written twice.
+
+One server or a cluster: a queue's keys (or a partition's, see :mod:`partitions`) form one tag.
+On one server a transition is one script over every tag it touches (atomic across queues). On
+Redis Cluster a script may only touch one slot, so :meth:`Planner._spread` makes one call per
+tag (an ``Each``) and the plan merges their replies: such a transition is atomic per tag. A
+claim on a cluster visits its tags one after another until it has enough.
+
+Transitions that only have task ids (GetTasks, Cancel, Requeue, lease transitions without a
+usable hint) read the registry of tags, then look the ids up in every tag.
 """
 
 from __future__ import annotations
 
-import heapq
 import os
-from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from conveyor.backends import base
 from conveyor.backends.redis import keys
+from conveyor.backends.redis.calls import Arg, Command, Each, Eval, Plan
+from conveyor.backends.redis.partitions import Partitions
+from conveyor.backends.redis.reads import Lead, ReadPlans
+from conveyor.backends.redis.replies import claimed, text, texts
 from conveyor.errors import BackendUnavailable
 
+__all__ = ["Command", "Each", "Eval", "Plan", "Planner"]
+
 T = TypeVar("T")
-Arg = str | bytes | int | float
-
-
-@dataclass(frozen=True, slots=True)
-class Eval:
-    script: str
-    keys: Sequence[str]
-    args: Sequence[Arg]
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    args: tuple[Arg, ...]
-
-
-Plan = Generator[Eval | Command, Any, T]
-LIST_PAGE = 1000
-"""Tasks a ListTasks page reads in one script call: bounds the time Redis is busy with a read."""
 PRUNE_LIMIT = 10_000
 
 
-class Planner:
+class Planner(ReadPlans):
     """Builds the plan of each transition. ``clock`` is the test-only clock override."""
 
-    def __init__(self, clock: Callable[[], float] | None) -> None:
+    def __init__(self, clock: Callable[[], float] | None, *, cluster: bool = False) -> None:
         self.clock = clock
+        self.layout = keys.Layout(cluster)
+        self.partitions = Partitions()
         self.wait_for_aof = False
         """Set by the startup check when the server has WAITAOF and AOF is on."""
 
@@ -65,41 +60,101 @@ class Planner:
     def _Enqueue(self, op: base.Enqueue) -> Plan[list[base.EnqueueOutcome]]:
         if not op.tasks:
             return []
-        queues = list(dict.fromkeys(t.queue for t in op.tasks))
-        group = {q: i + 1 for i, q in enumerate(queues)}
-        args: list[Arg] = [self._now(), len(queues), *queues]
-        for t in op.tasks:
-            args += [
-                group[t.queue], keys.encode_id(t.id), t.name, t.payload, t.priority,
-                t.max_retries, float(t.delay_seconds), "" if t.eta is None else float(t.eta),
-                t.idempotency_key or "",
-                "" if t.timeout_seconds is None else float(t.timeout_seconds),
-                float(t.result_ttl_seconds),
-            ]
-        reply = yield Eval("enqueue", [keys.SEQUENCE, keys.IDEMPOTENCY, keys.QUEUES,
-                                       *keys.groups(queues), *keys.metrics(queues)], args)
-        if self.wait_for_aof:
+        yield from self.partitions.refresh()
+        placed = [self.partitions.tag_for(t) for t in op.tasks]
+        tags = list(dict.fromkeys(placed))
+        if self.layout.cluster:
+            yield Command(("SADD", keys.QUEUES, *tags))
+
+        def args(call_tags: list[str]) -> list[Arg]:
+            group = {tag: i + 1 for i, tag in enumerate(call_tags)}
+            argv: list[Arg] = [self._now(), len(call_tags), *call_tags]
+            for t, tag in zip(op.tasks, placed, strict=True):
+                if tag in group:
+                    argv += [
+                        group[tag], keys.encode_id(t.id), t.name, t.payload, t.priority,
+                        t.max_retries, float(t.delay_seconds),
+                        "" if t.eta is None else float(t.eta), t.idempotency_key or "",
+                        "" if t.timeout_seconds is None else float(t.timeout_seconds),
+                        float(t.result_ttl_seconds),
+                    ]
+            return argv
+
+        layout = self.layout
+        replies = yield from self._spread(
+            "enqueue", tags, [layout.sequence, layout.idempotency, layout.registry], args,
+            trail=[keys.totals, keys.minutes])
+        if self.wait_for_aof and not layout.cluster:
             local, _ = yield Command(("WAITAOF", 1, 0, 0))
             if local < 1:
                 raise BackendUnavailable("the enqueue was not written to the AOF")
+        pairs: dict[str, Iterator[Any]] = {}
+        for call_tags, reply in replies:
+            it = iter(reply)
+            pairs.update((tag, it) for tag in call_tags)
         return [
-            base.EnqueueOutcome(keys.decode_id(reply[i]), created=bool(reply[i + 1]))
-            for i in range(0, len(reply), 2)
+            base.EnqueueOutcome(keys.decode_id(next(pairs[tag])), created=bool(next(pairs[tag])))
+            for tag in placed
         ]
 
     def _Claim(self, op: base.Claim) -> Plan[list[base.ClaimedTask]]:
         if not op.queues or op.limit <= 0:
             return []
-        queues = list(op.queues)
-        args: list[Arg] = [
-            self._now(), op.worker_id, op.limit, float(op.lease_seconds), op.oldest_first,
-            len(queues), *queues, os.urandom(8).hex(),
-        ]
-        reply = yield Eval("claim", [keys.SEQUENCE, *keys.groups(queues),
-                                     *(keys.paused(q) for q in queues)], args)
-        claimed = [_claimed(reply[i:i + 15]) for i in range(0, len(reply), 15)]
-        claimed.sort(key=lambda t: -t.priority)
-        return claimed
+        yield from self.partitions.refresh()
+        tags = [tag for queue in op.queues for tag in self.partitions.tags_to_claim(queue)]
+        if not self.layout.cluster:
+            reply = yield Eval("claim", [keys.SEQUENCE, *keys.groups(tags),
+                                         *map(keys.paused, tags)], [
+                self._now(), op.worker_id, op.limit, float(op.lease_seconds), op.oldest_first,
+                len(tags), *map(keys.queue_of, tags), os.urandom(8).hex(),
+            ])
+            got = _claimed_all(reply)
+        else:
+            got = yield from self._claim_per_tag(op, tags)
+        got.sort(key=lambda t: -t.priority)
+        return got
+
+    def _claim_per_tag(self, op: base.Claim, tags: list[str]) -> Plan[list[base.ClaimedTask]]:
+        """On a cluster, queue after queue (the order is the worker's): the limit left (and the
+        oldest-first share) split over the queue's partitions, claimed side by side; then,
+        while short, the partitions that may hold more, one after another (with a small limit
+        most partitions get no share in the first round)."""
+        got: list[base.ClaimedTask] = []
+        by_queue: dict[str, list[str]] = {}
+        for tag in tags:
+            by_queue.setdefault(keys.queue_of(tag), []).append(tag)
+        for parts in by_queue.values():
+            limit, n = op.limit - len(got), len(parts)
+            if limit <= 0:
+                break
+            share = max(0, op.oldest_first - len(got))
+            quota = [limit // n + (i < limit % n) for i in range(n)]
+            oldest = [min(q, share // n + (i < share % n)) for i, q in enumerate(quota)]
+            first = [i for i in range(n) if quota[i] > 0]
+            replies = yield Each(tuple(
+                self._claim_call(op, parts[i], quota[i], oldest[i]) for i in first))
+            exhausted = set()
+            for i, reply in zip(first, replies, strict=True):
+                batch = _claimed_all(reply)
+                got += batch
+                if len(batch) < quota[i]:
+                    exhausted.add(i)
+            for i in range(n):
+                if len(got) >= op.limit:
+                    break
+                if i not in exhausted:
+                    reply = yield self._claim_call(op, parts[i], op.limit - len(got), 0)
+                    got += _claimed_all(reply)
+        return got
+
+    def _claim_call(self, op: base.Claim, tag: str, limit: int, oldest_first: int) -> Eval:
+        # The salt names the partition, so the lease transitions find the task's tag from its
+        # token alone (see _lease_tags).
+        salt = f"{keys.partition_of(tag)}.{os.urandom(8).hex()}"
+        return Eval("claim", [self.layout.sequence(tag), *keys.groups([tag]), keys.paused(tag)], [
+            self._now(), op.worker_id, limit, float(op.lease_seconds), oldest_first, 1,
+            keys.queue_of(tag), salt,
+        ])
 
     def _Complete(self, op: base.Complete) -> Plan[list[str]]:
         return (yield from self._guarded(
@@ -131,111 +186,187 @@ class Planner:
         fields: Callable[[Any], list[Arg]],
         leading: Sequence[Arg] = (),
     ) -> Plan[list[str]]:
-        """A lease-guarded transition: each item names its queue (the worker's hint) or, without
-        one, is looked up in every queue by the script."""
+        """A lease-guarded transition. Each item is sent to the tags that may hold it (one, when
+        the worker's queue hint or the token names it), and is lost only if no tag took it."""
         if not items:
             return []
-        queues = list(dict.fromkeys(i.queue for i in items if i.queue is not None))
+        # A lease keeper or a CLI may never have enqueued or claimed: learn the counts first.
+        yield from self.partitions.refresh()
+        registered: list[str] = []
         if any(i.queue is None for i in items):
-            registered = yield Command(("SMEMBERS", keys.QUEUES))
-            queues += sorted(q for q in _texts(registered) if q not in queues)
-        group = {q: n + 1 for n, q in enumerate(queues)}
-        args: list[Arg] = [self._now(), *leading]
+            registered = yield from self._registered()
+        of_queue: dict[str | None, list[str]] = {None: registered}
+        candidates = []
         for item in items:
-            args += [group.get(item.queue, 0), keys.encode_id(item.id), *fields(item)]
-        if not queues:
+            where = of_queue.get(item.queue)
+            if where is None:
+                where = of_queue[item.queue] = self.partitions.tags(item.queue)
+            if item.queue is not None and self.layout.cluster:
+                where = self._token_tag(item) or where
+            candidates.append(where)
+        tags = list(dict.fromkeys(tag for where in of_queue.values() for tag in where))
+        if not tags:
             return [item.id for item in items]
-        lost = yield Eval(script, keys.groups(queues), args)
-        return [keys.decode_id(i) for i in lost]
+
+        def args(call_tags: list[str]) -> list[Arg]:
+            group = {tag: n + 1 for n, tag in enumerate(call_tags)}
+            every = len(call_tags) == len(tags)
+            argv: list[Arg] = [self._now(), *leading]
+            for item, where in zip(items, candidates, strict=True):
+                if every or any(tag in group for tag in where):
+                    argv += [group[where[0]] if len(where) == 1 else 0,
+                             keys.encode_id(item.id), *fields(item)]
+            return argv
+
+        replies = yield from self._spread(script, tags, [], args)
+        if len(replies) == 1:  # one call had every item that has a place to look
+            unplaced = [item.id for item, where in zip(items, candidates, strict=True)
+                        if not where]
+            return [keys.decode_id(i) for i in replies[0][1]] + unplaced
+        lost_in: dict[str, int] = {}
+        for _, lost in replies:
+            for stored in lost:
+                task_id = keys.decode_id(stored)
+                lost_in[task_id] = lost_in.get(task_id, 0) + 1
+        sent_to = [sum(1 for call_tags, _ in replies if any(t in where for t in call_tags))
+                   for where in candidates]
+        return [item.id for item, calls in zip(items, sent_to, strict=True)
+                if calls == 0 or lost_in.get(item.id, 0) >= calls]
+
+    @staticmethod
+    def _token_tag(item: Any) -> list[str] | None:
+        """The partition a cluster claim wrote into the lease token's salt, if it did."""
+        salt = item.lease_token.split(":", 1)[0]
+        partition, dot, _ = salt.partition(".")
+        if dot and partition.isdigit():
+            return [keys.partition_tag(item.queue, int(partition))]
+        return None
 
     def _RecoverExpired(self, op: base.RecoverExpired) -> Plan[base.Recovered]:
-        queues = yield from self._registered()
-        if not queues:
+        tags = yield from self._registered()
+        if not tags:
             return base.Recovered(0, 0)
-        reply = yield Eval(
-            "recover_expired", [keys.SEQUENCE, *keys.groups(queues)],
-            [self._now(), op.max_worker_lost, op.limit],
+        replies = yield from self._spread(
+            "recover_expired", tags, [self.layout.sequence],
+            lambda _: [self._now(), op.max_worker_lost, op.limit],
         )
-        per_queue = {
-            queue: (int(reply[2 + 2 * i]), int(reply[3 + 2 * i]))
-            for i, queue in enumerate(queues) if int(reply[2 + 2 * i]) or int(reply[3 + 2 * i])
-        }
-        return base.Recovered(requeued=int(reply[0]), dead=int(reply[1]), per_queue=per_queue)
+        per_queue: dict[str, tuple[int, int]] = {}
+        for call_tags, reply in replies:
+            for i, tag in enumerate(call_tags):
+                requeued, dead = int(reply[2 + 2 * i]), int(reply[3 + 2 * i])
+                if requeued or dead:
+                    was = per_queue.get(keys.queue_of(tag), (0, 0))
+                    per_queue[keys.queue_of(tag)] = (was[0] + requeued, was[1] + dead)
+        return base.Recovered(requeued=sum(int(r[0]) for _, r in replies),
+                              dead=sum(int(r[1]) for _, r in replies), per_queue=per_queue)
 
     def _Cancel(self, op: base.Cancel) -> Plan[list[str]]:
         return (yield from self._by_ids("cancel", op.ids, [], metrics=True))
 
     def _Requeue(self, op: base.Requeue) -> Plan[list[str]]:
-        return (yield from self._by_ids("requeue", op.ids, [keys.SEQUENCE]))
+        return (yield from self._by_ids("requeue", op.ids, [self.layout.sequence]))
 
     def _by_ids(
-        self, script: str, ids: Sequence[str], leading: list[str], metrics: bool = False
+        self, script: str, ids: Sequence[str], lead: list[Lead], metrics: bool = False
     ) -> Plan[list[str]]:
-        queues = yield from self._registered()
-        if not ids or not queues:
+        tags = yield from self._registered()
+        if not ids or not tags:
             return []
         args: list[Arg] = [self._now()]
         for task_id in ids:
             args += [0, keys.encode_id(task_id)]
-        trailing = keys.metrics(queues) if metrics else []
-        done = yield Eval(script, [*leading, *keys.groups(queues), *trailing], args)
-        return [keys.decode_id(i) for i in done]
+        trail = [keys.totals, keys.minutes] if metrics else []
+        replies = yield from self._spread(script, tags, lead, lambda _: args, trail=trail)
+        done = {keys.decode_id(i) for _, reply in replies for i in reply}
+        return [i for i in dict.fromkeys(ids) if i in done]
 
     def _Purge(self, op: base.Purge) -> Plan[int]:
-        queues = [op.queue] if op.queue is not None else (yield from self._registered())
-        if not queues:
+        tags = yield from self._registered(op.queue)
+        if not tags:
             return 0
-        deleted = yield Eval("purge", [keys.IDEMPOTENCY, *keys.groups(queues)], [op.state])
-        return int(deleted)
+        replies = yield from self._spread("purge", tags, [self.layout.idempotency],
+                                          lambda _: [op.state])
+        return sum(int(r) for _, r in replies)
 
     def _Prune(self, op: base.Prune) -> Plan[int]:
-        queues = yield from self._registered()
-        deleted = yield Eval(
-            "prune", [keys.IDEMPOTENCY, keys.WORKERS, *keys.groups(queues)],
-            [self._now(), float(op.worker_silence_seconds), PRUNE_LIMIT],
-        )
-        if queues:  # recording nothing prunes each queue's old per-minute fields
-            yield Eval("record_metrics", keys.metrics(queues),
-                       [self._now(), float(op.metrics_retention_seconds)])
-        return int(deleted)
+        tags = yield from self._registered()
+        argv: list[Arg] = [self._now(), float(op.worker_silence_seconds), PRUNE_LIMIT]
+        if not self.layout.cluster:
+            deleted = int((yield Eval(
+                "prune", [keys.IDEMPOTENCY, keys.WORKERS, *keys.groups(tags)], argv)))
+        else:
+            # On a cluster: the workers alone (no group, so KEYS[1] is never read), then each
+            # tag with a never-written key of its slot in the workers' place.
+            yield Eval("prune", [keys.WORKERS, keys.WORKERS], argv)
+            deleted = 0
+            if tags:
+                layout = self.layout
+                replies = yield from self._spread(
+                    "prune", tags, [layout.idempotency, layout.absent], lambda _: argv)
+                deleted = sum(int(r) for _, r in replies)
+        if tags:  # recording nothing prunes each tag's old per-minute fields
+            yield from self._spread(
+                "record_metrics", tags, [],
+                lambda _: [self._now(), float(op.metrics_retention_seconds)],
+                trail=[keys.totals, keys.minutes], grouped=False)
+        return deleted
 
     # -- metrics ---------------------------------------------------------------------------------
 
     def _RecordMetrics(self, op: base.RecordMetrics) -> Plan[None]:
+        """Counts go to the queue's first tag (its partition 0); reads sum every tag."""
         if not op.counts:
             return
-        queues = list(dict.fromkeys(c.queue for c in op.counts))
-        group = {q: i + 1 for i, q in enumerate(queues)}
-        args: list[Arg] = [self._now(), float(op.retention_seconds)]
-        for c in op.counts:
-            args += [group[c.queue], c.minute, c.name, repr(float(c.value))]
-        yield Eval("record_metrics", keys.metrics(queues), args)
+        tags = list(dict.fromkeys(c.queue for c in op.counts))
+
+        def args(call_tags: list[str]) -> list[Arg]:
+            group = {tag: i + 1 for i, tag in enumerate(call_tags)}
+            argv: list[Arg] = [self._now(), float(op.retention_seconds)]
+            for c in op.counts:
+                if c.queue in group:
+                    argv += [group[c.queue], c.minute, c.name, repr(float(c.value))]
+            return argv
+
+        yield from self._spread("record_metrics", tags, [], args,
+                                trail=[keys.totals, keys.minutes], grouped=False)
 
     def _MetricsRead(self, op: base.MetricsRead) -> Plan[list[base.MetricCount]]:
-        queues = yield from self._registered()
-        if not queues:
+        tags = yield from self._registered()
+        if not tags:
             return []
-        reply = yield Eval("metrics_read", keys.metrics(queues),
-                           [op.since_minute, op.until_minute])
-        found = []
-        for queue, (totals, minutes) in zip(queues, reply, strict=True):
-            for i in range(0, len(totals), 2):
-                found.append(base.MetricCount(queue, 0, totals[i].decode(), float(totals[i + 1])))
-            for i in range(0, len(minutes), 2):
-                minute, _, name = minutes[i].decode().partition(":")
-                found.append(base.MetricCount(queue, int(minute), name, float(minutes[i + 1])))
-        return found
-
-    def _registered(self) -> Plan[list[str]]:
-        registered = yield Command(("SMEMBERS", keys.QUEUES))
-        return sorted(_texts(registered))
+        replies = yield from self._spread(
+            "metrics_read", tags, [], lambda _: [op.since_minute, op.until_minute],
+            trail=[keys.totals, keys.minutes], grouped=False)
+        summed: dict[tuple[str, int, str], float] = {}
+        for call_tags, reply in replies:
+            for tag, (totals, minutes) in zip(call_tags, reply, strict=True):
+                queue = keys.queue_of(tag)
+                for i in range(0, len(totals), 2):
+                    at = (queue, 0, totals[i].decode())
+                    summed[at] = summed.get(at, 0.0) + float(totals[i + 1])
+                for i in range(0, len(minutes), 2):
+                    minute, _, name = minutes[i].decode().partition(":")
+                    at = (queue, int(minute), name)
+                    summed[at] = summed.get(at, 0.0) + float(minutes[i + 1])
+        return [base.MetricCount(q, minute, name, value)
+                for (q, minute, name), value in summed.items()]
 
     # -- queues ----------------------------------------------------------------------------------
 
     def _PauseQueue(self, op: base.PauseQueue) -> Plan[None]:
-        yield Eval("pause_queue", [keys.paused(op.queue), keys.queue_keys(op.queue).signal,
-                                   keys.QUEUES],
-                   [op.queue, int(op.paused)])
+        """The flag goes on every partition of the queue (each claim reads its own tag's)."""
+        keys.check_queue(op.queue)
+        yield from self.partitions.refresh()
+        tags = self.partitions.tags(op.queue)
+        layout = self.layout
+        if layout.cluster:
+            yield Command(("SADD", keys.QUEUES, *tags))
+        calls = tuple(
+            Eval("pause_queue", [keys.paused(tag), keys.tag_keys(tag).signal,
+                                 layout.registry(tag)], [tag, int(op.paused)])
+            for tag in tags
+        )
+        yield calls[0] if len(calls) == 1 else Each(calls)
 
     # -- workers ---------------------------------------------------------------------------------
 
@@ -254,7 +385,7 @@ class Planner:
         workers = [
             base.WorkerRow(
                 reply[i].decode(), reply[i + 1].decode(), int(reply[i + 2]),
-                tuple(_texts(reply[i + 3])), int(reply[i + 4]), int(reply[i + 5]),
+                tuple(texts(reply[i + 3])), int(reply[i + 4]), int(reply[i + 5]),
                 float(reply[i + 6]), float(reply[i + 7]),
             )
             for i in range(0, len(reply), 8)
@@ -281,97 +412,14 @@ class Planner:
             return []
         reply = yield Eval("get_schedule_runs", [keys.SCHEDULES], list(op.names))
         return [
-            base.ScheduleRun(reply[i].decode(), float(reply[i + 1]), _text(reply[i + 2]) or None)
+            base.ScheduleRun(reply[i].decode(), float(reply[i + 1]), text(reply[i + 2]) or None)
             for i in range(0, len(reply), 3)
         ]
-
-    # -- reads -----------------------------------------------------------------------------------
-
-    def _GetTasks(self, op: base.GetTasks) -> Plan[list[base.TaskRow]]:
-        if not op.ids:
-            return []
-        queues = yield from self._registered()
-        if not queues:
-            return []
-        reply = yield Eval("get_tasks", keys.groups(queues),
-                           [*queues, *(keys.encode_id(i) for i in op.ids)])
-        return [_task_row(r)[1] for r in reply]
-
-    def _ListTasks(self, op: base.ListTasks) -> Plan[list[base.TaskRow]]:
-        queues = [op.queue] if op.queue is not None else (yield from self._registered())
-        wanted = op.offset + op.limit
-        best: list[tuple[int, base.TaskRow]] = []
-        for queue in queues:
-            cursor: bytes | str = "0"
-            while True:
-                cursor, rows = yield Eval(
-                    "list_tasks", list(keys.queue_keys(queue)),
-                    [queue, op.state or "", cursor, LIST_PAGE],
-                )
-                best = heapq.nsmallest(wanted, best + [_task_row(r) for r in rows],
-                                       key=lambda entry: entry[0])
-                if cursor in (b"0", "0"):
-                    break
-        return [row for _, row in best[op.offset:wanted]]
-
-    def _QueueStatsRead(self, op: base.QueueStatsRead) -> Plan[list[base.QueueCounts]]:
-        queues = yield from self._registered()
-        if not queues:
-            return []
-        reply = yield Eval("queue_stats_read",
-                           [*keys.groups(queues), *(keys.paused(q) for q in queues)], [])
-        stats = []
-        for queue, counts in zip(queues, reply, strict=True):
-            by_state = {s: int(n) for s, n in zip(_STATS_ORDER, counts[:7], strict=True) if n}
-            paused = bool(counts[8])
-            if by_state or paused:
-                oldest = None if counts[7] is None else float(counts[7])
-                stats.append(base.QueueCounts(queue, by_state, oldest, paused))
-        return stats
-
-    def _NextDueAt(self, op: base.NextDueAt) -> Plan[float | None]:
-        if not op.queues:
-            return None
-        reply = yield Eval("next_due_at", keys.groups(list(op.queues)), [])
-        return None if reply is None else float(reply)
 
     def _Now(self, op: base.Now) -> Plan[float]:
         reply = yield Eval("now", [], [self._now()])
         return float(reply)
 
 
-_STATS_ORDER = ("PENDING", "SCHEDULED", "FAILED", "RUNNING", "DONE", "CANCELLED", "DEAD")
-
-
-def _texts(values: Sequence[bytes]) -> list[str]:
-    return [v.decode() for v in values]
-
-
-def _text(value: bytes | None) -> str | None:
-    return None if value is None else value.decode()
-
-
-def _float(value: bytes | None) -> float | None:
-    return None if value is None else float(value)
-
-
-def _claimed(r: Sequence[Any]) -> base.ClaimedTask:
-    return base.ClaimedTask(
-        id=keys.decode_id(r[0]), queue=r[1].decode(), name=r[2].decode(), payload=r[3],
-        priority=int(r[4]), attempts=int(r[5]), max_retries=int(r[6]), worker_lost=int(r[7]),
-        lease_token=r[8].decode(), lease_expires_at=float(r[9]), created_at=float(r[10]),
-        scheduled_at=float(r[11]), idempotency_key=_text(r[12]), timeout_seconds=_float(r[13]),
-        result_ttl_seconds=float(r[14]),
-    )
-
-
-def _task_row(r: Sequence[Any]) -> tuple[int, base.TaskRow]:
-    """(sequence, row) from a script's row (see ``row`` in _record.lua)."""
-    return int(r[19]), base.TaskRow(
-        id=keys.decode_id(r[0]), queue=r[1].decode(), name=r[2].decode(), payload=r[3],
-        priority=int(r[4]), state=r[5].decode(), attempts=int(r[6]), max_retries=int(r[7]),
-        worker_lost=int(r[8]), created_at=float(r[9]), scheduled_at=_float(r[10]),
-        started_at=_float(r[11]), completed_at=_float(r[12]), worker_id=_text(r[13]),
-        error=_text(r[14]), result=r[15], idempotency_key=_text(r[16]),
-        dead_reason=_text(r[17]), timeout_seconds=_float(r[18]),
-    )
+def _claimed_all(reply: Sequence[Any]) -> list[base.ClaimedTask]:
+    return [claimed(reply[i:i + 15]) for i in range(0, len(reply), 15)]

@@ -157,6 +157,10 @@ class SQLiteBackend:
             if changed:
                 return
 
+    def declare_queue(self, queue: str, partitions: int = 1) -> None:
+        """Partitions spread a queue over Redis Cluster shards: one database has nothing to
+        spread over, so they are accepted and ignored."""
+
     def wait_for_change(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         start = self._version(work_only=False)
