@@ -34,3 +34,12 @@ def test_discard_and_drain() -> None:
     assert [t.id for t in buffer] == ["a", "c"]
     assert [t.id for t in buffer.drain()] == ["a", "c"]
     assert not buffer
+
+
+def test_top_priority_is_the_most_urgent_held() -> None:
+    buffer = PrefetchBuffer(starvation_share=0.0)
+    assert buffer.top_priority() is None
+    buffer.extend([claimed("low", 1), claimed("mid", 5)])
+    assert buffer.top_priority() == 5
+    buffer.pop()
+    assert buffer.top_priority() == 1
