@@ -166,3 +166,13 @@ def test_claimed_times_and_durations_are_floats(backend: Backend) -> None:
         assert type(getattr(claimed, field)) is float, field
     for name in ("created_at", "scheduled_at", "started_at", "timeout_seconds"):
         assert type(getattr(row(backend, claimed.id), name)) is float, name
+
+
+def test_min_priority_takes_only_tasks_at_least_that_urgent(backend: Backend) -> None:
+    low = enqueue(backend, *[new_task(priority=p) for p in (0, 3, 5)])
+    urgent = enqueue(backend, new_task(priority=6), new_task(priority=9))
+    taken = backend.execute(Claim("w", ["default"], 10, LEASE, oldest_first=3, min_priority=6))
+    assert sorted(c.id for c in taken) == sorted(urgent)
+    assert {row(backend, i).state for i in low} == {"PENDING"}
+    assert backend.execute(Claim("w", ["default"], 10, LEASE, min_priority=6)) == []
+    assert sorted(c.id for c in claim(backend, limit=10)) == sorted(low)

@@ -57,6 +57,29 @@ def test_priority_nine_overtakes_a_backlog_of_a_thousand(app: Conveyor, start_wo
     assert order[0] == 9
 
 
+def test_an_urgent_task_overtakes_a_full_prefetch_buffer(app: Conveyor, start_worker) -> None:
+    """Slots and prefetch full of low-priority work: the urgent task is claimed anyway (above
+    everything held) and starts at the next free slot, before the prefetched low ones."""
+    started: list[str] = []
+    release = threading.Event()
+
+    @app.task
+    def job(label: str) -> None:
+        started.append(label)
+        if label.startswith("low"):
+            release.wait(10)
+
+    app.starvation_share = 0.0
+    job.options(priority=1).enqueue_many([((f"low{i}",), {}) for i in range(12)])
+    running = start_worker(app, concurrency=2, prefetch=4)
+    wait_until(lambda: len(started) == 2 and len(running.worker._buffer) == 4, timeout=10)
+    job.options(priority=9).enqueue("urgent")
+    wait_until(lambda: running.worker._buffer.top_priority() == 9, timeout=10)
+    release.set()
+    wait_until(lambda: len(started) == 13, timeout=30)
+    assert started.index("urgent") == 2  # right after the two that held the slots
+
+
 def test_low_priority_still_progresses_at_the_configured_share(
     db_url: str, start_worker
 ) -> None:

@@ -257,6 +257,9 @@ class Claim(Transition[list[ClaimedTask]]):
     lease_seconds: float
     oldest_first: int = 0
     """How many of ``limit`` are taken oldest-ready-first instead of by priority."""
+    min_priority: int = 0
+    """Only tasks of at least this priority (the worker's urgent claim when its prefetch is
+    full: only what would overtake everything it holds is worth taking then)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,7 @@ from conveyor.retry import NO_RETRY
 from conveyor.scheduler.cron import CronScheduler
 from conveyor.scheduler.pruner import Pruner
 from conveyor.scheduler.rescuer import Rescuer
-from conveyor.worker.buffer import PrefetchBuffer
+from conveyor.worker.buffer import PRIORITIES, PrefetchBuffer
 from conveyor.worker.executor import Executor, Prepared
 from conveyor.worker.finisher import Finisher
 from conveyor.worker.heartbeat import Heartbeat
@@ -132,6 +132,9 @@ class Worker:
         self._claimed: asyncio.Event | None = None
         self._last_claim = 0.0
         self.claim_interval = 0.002
+        self.urgent_limit = max(1, min(32, concurrency))
+        """Tasks an urgent claim takes at most, and how far past ``concurrency + prefetch``
+        urgent claims may fill the buffer."""
         """While busy, a wake-up claims a small batch at most this often (seconds)."""
 
     # -- control ---------------------------------------------------------------------------------
@@ -282,28 +285,35 @@ class Worker:
     async def _fill(self) -> bool | None:
         """Claim when enough capacity is free to make a batch worth a round trip, or, when work
         has arrived, whatever room there is (at most every ``claim_interval``): an urgent task
-        then waits for one small claim, not for half the prefetch to drain.
+        then waits for one small claim, not for half the prefetch to drain. With no room at all,
+        newly arrived work is still claimed if it would overtake everything the buffer holds
+        (an urgent claim: only tasks above the buffer's top priority, a few past the bound).
 
         Returns whether anything was claimed, or None when the backend failed.
         """
         assert self._loop is not None and self._claimed is not None
-        room = self.concurrency + self.prefetch - len(self._running) - len(self._buffer)
-        if room <= 0:
-            return False
-        if self._buffer and room < (self.concurrency + self.prefetch) // 2 and not (
-            self._work_pending and self._loop.time() - self._last_claim >= self.claim_interval
-        ):
-            return False
+        capacity = self.concurrency + self.prefetch
+        room = capacity - len(self._running) - len(self._buffer)
+        arrived = (self._work_pending
+                   and self._loop.time() - self._last_claim >= self.claim_interval)
+        min_priority = oldest = 0
+        if room <= 0 or (self._buffer and room < capacity // 2 and not arrived):
+            top = self._buffer.top_priority()
+            spare = self.urgent_limit + min(room, 0)  # how far past the bound we may still go
+            if not arrived or top is None or top >= PRIORITIES - 1 or spare <= 0:
+                return False
+            min_priority, room = top + 1, spare
+        else:
+            self._share_credit += room * self.app.starvation_share
+            oldest = int(self._share_credit)
+            self._share_credit -= oldest
         self._work_pending = False
-        self._share_credit += room * self.app.starvation_share
-        oldest = int(self._share_credit)
-        self._share_credit -= oldest
         queues = self.queues[self._rotation:] + self.queues[:self._rotation]
         self._rotation = (self._rotation + 1) % len(self.queues)
         try:
-            claimed = await self.app.backend.aexecute(
-                Claim(self.id, queues, room, self.lease, oldest_first=oldest)
-            )
+            claimed = await self.app.backend.aexecute(Claim(
+                self.id, queues, room, self.lease, oldest_first=oldest, min_priority=min_priority
+            ))
         except Exception as exc:
             log.warning("claim failed, retrying in 1s: %s", exc)
             await asyncio.sleep(1.0)

@@ -134,6 +134,7 @@ def claim(op: base.Claim, now: float | None) -> Plan[list[base.ClaimedTask]]:
             reply = yield Statement(query, {
                 "now": now, "queue": queue, "limit": goal - len(claimed),
                 "worker_id": op.worker_id, "lease_seconds": float(op.lease_seconds),
+                "min_priority": op.min_priority,
             })
             claimed.extend(base.ClaimedTask(*row) for row in reply.rows)
     claimed.sort(key=lambda task: -task.priority)

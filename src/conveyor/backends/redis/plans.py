@@ -106,7 +106,7 @@ class Planner(ReadPlans):
             reply = yield Eval("claim", [keys.SEQUENCE, *keys.groups(tags),
                                          *map(keys.paused, tags)], [
                 self._now(), op.worker_id, op.limit, float(op.lease_seconds), op.oldest_first,
-                len(tags), *map(keys.queue_of, tags), os.urandom(8).hex(),
+                len(tags), *map(keys.queue_of, tags), os.urandom(8).hex(), op.min_priority,
             ])
             got = _claimed_all(reply)
         else:
@@ -153,7 +153,7 @@ class Planner(ReadPlans):
         salt = f"{keys.partition_of(tag)}.{os.urandom(8).hex()}"
         return Eval("claim", [self.layout.sequence(tag), *keys.groups([tag]), keys.paused(tag)], [
             self._now(), op.worker_id, limit, float(op.lease_seconds), oldest_first, 1,
-            keys.queue_of(tag), salt,
+            keys.queue_of(tag), salt, op.min_priority,
         ])
 
     def _Complete(self, op: base.Complete) -> Plan[list[str]]:

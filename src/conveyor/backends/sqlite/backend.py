@@ -311,7 +311,8 @@ class SQLiteBackend:
                 rows = conn.execute(
                     QUERIES[query],
                     {"queue": queue, "now": now, "limit": goal - len(claimed),
-                     "worker_id": op.worker_id, "lease_seconds": op.lease_seconds},
+                     "worker_id": op.worker_id, "lease_seconds": op.lease_seconds,
+                     "min_priority": op.min_priority},
                 ).fetchall()
                 claimed.extend(_claimed_task(row) for row in rows)
 

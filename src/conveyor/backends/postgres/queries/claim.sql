@@ -7,7 +7,7 @@ WITH clock AS (
 ),
 picked AS (
     SELECT seq FROM conveyor_tasks
-    WHERE state = 'PENDING' AND queue = %(queue)s
+    WHERE state = 'PENDING' AND queue = %(queue)s AND priority >= %(min_priority)s
       AND NOT EXISTS (SELECT 1 FROM conveyor_queues AS q
                       WHERE q.queue = %(queue)s AND q.paused)
     ORDER BY priority DESC, seq

@@ -14,6 +14,7 @@
 -- ARGV[6]  number of groups G; ARGV[7 .. 6+G] their queue names
 -- ARGV[7+G] a random salt (made by the client): the lease tokens are salt:1, salt:2, ..., unique
 --           per claim without sending `limit` random tokens over the wire
+-- ARGV[8+G] the lowest priority to take (0 = any): the worker's urgent claim
 -- Returns: a flat array, 15 per leased task: id, queue, name, payload, priority, attempts,
 --   max_retries, worker_lost, lease_token, lease_expires_at, created_at, scheduled_at,
 --   idempotency_key, timeout_seconds, result_ttl_seconds
@@ -21,6 +22,8 @@ local now = clock_now(ARGV[1])
 local worker, limit, lease = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local oldest_first, ngroups = math.min(tonumber(ARGV[5]), limit), tonumber(ARGV[6])
 local salt, next_token = ARGV[7 + ngroups], 1
+local min_priority = tonumber(ARGV[8 + ngroups] or '0')
+local last_band = 9 - min_priority -- bands hold (9 - priority): 0 is priority 9
 local PROMOTE_MAX = 1000 -- per index and claim: a huge due backlog moves over several claims
 local open_queue = {}
 for g = 1, ngroups do
@@ -67,7 +70,7 @@ end
 -- The oldest ready tasks of one queue: the heads of its ten priority bands, merged by sequence.
 local function oldest(g, n)
     local found = {}
-    for band = 0, 9 do
+    for band = 0, last_band do
         local low = band * BAND
         local heads = redis.call('ZRANGEBYSCORE', key_of(2, g, READY), num(low),
                                  '(' .. num(low + BAND),
@@ -90,9 +93,14 @@ end
 for g = 1, ngroups do
     if taken >= limit then break end
     if open_queue[g] then
-        for _, id in ipairs(redis.call('ZRANGE', key_of(2, g, READY), 0, limit - taken - 1)) do
-            lease_one(g, id)
+        local ids
+        if min_priority > 0 then
+            ids = redis.call('ZRANGEBYSCORE', key_of(2, g, READY), '-inf',
+                             '(' .. num((last_band + 1) * BAND), 'LIMIT', 0, limit - taken)
+        else
+            ids = redis.call('ZRANGE', key_of(2, g, READY), 0, limit - taken - 1)
         end
+        for _, id in ipairs(ids) do lease_one(g, id) end
     end
 end
 for g = 1, ngroups do

@@ -10,7 +10,7 @@ SET state = 'RUNNING',
     started_at = :now
 WHERE seq IN (
     SELECT seq FROM conveyor_tasks
-    WHERE state = 'PENDING' AND queue = :queue
+    WHERE state = 'PENDING' AND queue = :queue AND priority >= :min_priority
       AND NOT EXISTS (SELECT 1 FROM conveyor_queues AS q
                       WHERE q.queue = :queue AND q.paused = 1)
     ORDER BY scheduled_at, seq
