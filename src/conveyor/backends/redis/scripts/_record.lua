@@ -78,3 +78,37 @@ local function move(base, group, id, rec, state, score)
     rec[STATE] = state
     redis.call('ZADD', key_of(base, group, INDEX_OF[state]), num(score), id)
 end
+
+-- The same move, gathered over a batch and written as one ZREM and one ZADD per index (see
+-- flush_moves): a claim or an acknowledgement of 128 tasks made 256 calls of one member each.
+-- Only for batches that move each task once and read no index they move tasks into or out of
+-- before flushing.
+local function defer_move(moves, base, group, id, rec, state, score)
+    local from = key_of(base, group, INDEX_OF[rec[STATE]])
+    local to = key_of(base, group, INDEX_OF[state])
+    local out = moves.out[from]
+    if not out then out = {}; moves.out[from] = out end
+    out[#out + 1] = id
+    local into = moves.into[to]
+    if not into then into = {}; moves.into[to] = into end
+    into[#into + 1] = num(score)
+    into[#into + 1] = id
+    rec[STATE] = state
+end
+
+local function new_moves() return {out = {}, into = {}} end
+
+local function flush_moves(moves)
+    local CHUNK = 4000 -- arguments per call, well under Lua's stack limit
+    for key, ids in pairs(moves.out) do
+        for i = 1, #ids, CHUNK do
+            redis.call('ZREM', key, unpack(ids, i, math.min(i + CHUNK - 1, #ids)))
+        end
+    end
+    for key, args in pairs(moves.into) do
+        for i = 1, #args, CHUNK do
+            redis.call('ZADD', key, unpack(args, i, math.min(i + CHUNK - 1, #args)))
+        end
+    end
+    moves.out, moves.into = {}, {}
+end

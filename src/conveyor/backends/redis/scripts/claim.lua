@@ -48,7 +48,7 @@ for g = 1, ngroups do
     end
 end
 
-local reply, taken = {}, 0
+local reply, taken, moves = {}, 0, new_moves()
 
 local function lease_one(g, id)
     local rec = load(key_of(2, g, TASKS), id)
@@ -57,7 +57,7 @@ local function lease_one(g, id)
     rec[ATTEMPTS] = rec[ATTEMPTS] + 1
     rec[WORKER], rec[TOKEN], rec[STARTED] = worker, token, now
     rec[LEASE_EXPIRES] = now + lease
-    move(2, g, id, rec, 'RUNNING', now + lease)
+    defer_move(moves, 2, g, id, rec, 'RUNNING', now + lease)
     store(key_of(2, g, TASKS), id, rec)
     local r = {id, ARGV[6 + g], rec[NAME], rec[PAYLOAD], rec[PRIORITY], rec[ATTEMPTS],
                rec[MAX_RETRIES], rec[WORKER_LOST], token, num(rec[LEASE_EXPIRES]),
@@ -90,6 +90,7 @@ for g = 1, ngroups do
         for _, id in ipairs(oldest(g, goal - taken)) do lease_one(g, id) end
     end
 end
+flush_moves(moves) -- before the priority pass reads the ready index again
 for g = 1, ngroups do
     if taken >= limit then break end
     if open_queue[g] then
@@ -103,6 +104,7 @@ for g = 1, ngroups do
         for _, id in ipairs(ids) do lease_one(g, id) end
     end
 end
+flush_moves(moves)
 for g = 1, ngroups do
     if not open_queue[g] or redis.call('EXISTS', key_of(2, g, READY)) == 0 then
         redis.call('DEL', key_of(2, g, SIGNAL))

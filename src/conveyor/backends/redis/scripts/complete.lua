@@ -8,7 +8,7 @@
 -- Returns: the ids whose lease was lost (unknown id, not RUNNING, or another token): unchanged
 local now = clock_now(ARGV[1])
 local ngroups = #KEYS / GROUP_SIZE
-local lost = {}
+local lost, moves = {}, new_moves()
 for a = 2, #ARGV, 5 do
     local id, token = ARGV[a + 1], ARGV[a + 2]
     local g = find_group(1, ngroups, id, tonumber(ARGV[a]))
@@ -19,8 +19,9 @@ for a = 2, #ARGV, 5 do
         rec[RESULT] = ARGV[a + 3] == '1' and ARGV[a + 4] or false
         rec[COMPLETED], rec[EXPIRES] = now, now + rec[RESULT_TTL]
         rec[TOKEN], rec[LEASE_EXPIRES] = false, false
-        move(1, g, id, rec, 'DONE', rec[EXPIRES])
+        defer_move(moves, 1, g, id, rec, 'DONE', rec[EXPIRES])
         store(key_of(1, g, TASKS), id, rec)
     end
 end
+flush_moves(moves)
 return lost
