@@ -16,6 +16,7 @@ from conveyor.backends.base import (
     ListTasks,
     ListWorkers,
     Now,
+    PauseQueue,
     Purge,
     QueueStatsRead,
     Requeue,
@@ -298,6 +299,18 @@ class Conveyor:
         if target == TaskState.RUNNING:
             raise InvalidOptionError("RUNNING tasks cannot be purged; cancel or wait for them")
         return self.backend.execute(Purge(queue, str(target)))
+
+    def pause(self, queue: str) -> None:
+        """Stop every worker from claiming from ``queue`` (its tasks stay; running ones
+        finish). Checked inside each claim on every backend, so it holds from the next claim."""
+        self.backend.execute(PauseQueue(queue, True))
+
+    def resume(self, queue: str) -> None:
+        """Let workers claim from ``queue`` again (idle workers are woken)."""
+        self.backend.execute(PauseQueue(queue, False))
+
+    def paused_queues(self) -> set[str]:
+        return {c.queue for c in self.backend.execute(QueueStatsRead()) if c.paused}
 
     def cancel(self, task_id: str) -> bool:
         """Cancel a task that has not started; False if it is running or finished."""

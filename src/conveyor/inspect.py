@@ -61,6 +61,7 @@ def stats(counts: list[QueueCounts], workers: list[WorkerRow], now: float) -> St
             counts=dict(c.counts),
             oldest_pending_age=None if c.oldest_pending_at is None
             else max(0.0, now - c.oldest_pending_at),
+            paused=c.paused,
         )
         for c in counts
     }

@@ -137,7 +137,7 @@ def test_a_fresh_database_has_the_schema_of_the_migration_files(tmp_path: Path) 
     assert built - bookkeeping == _scripted_schema()
     assert {name for kind, name, _ in built if kind == "table"} == {
         "conveyor_tasks", "conveyor_workers", "conveyor_migrations", "conveyor_locks",
-        "conveyor_schedules",
+        "conveyor_schedules", "conveyor_queues", "conveyor_metrics",
     }
 
 

@@ -27,6 +27,9 @@ Purge              deletes the tasks of a queue in a state
 Prune              deletes finished tasks whose retention ran out, and silent workers
 =================  ===========================================================================
 
+Queues: PauseQueue (a paused queue keeps its tasks but no claim takes from it, checked inside
+the claim itself on every backend; resuming makes them claimable again).
+
 Worker registry: RegisterWorker (insert or refresh one worker's row), UnregisterWorker.
 Leadership and schedules: AcquireLock (take or renew a named lease with a TTL; True when we hold
 it), ReleaseLock, RecordScheduleRun (the newest enqueued run of a cron schedule, never moving
@@ -177,6 +180,26 @@ class QueueCounts:
     queue: str
     counts: dict[str, int]
     oldest_pending_at: float | None
+    paused: bool = False
+    """A paused queue is listed even when it holds no task."""
+
+
+def queue_counts(
+    rows: Sequence[tuple[str, str, int, float | None]], paused: Sequence[str]
+) -> list[QueueCounts]:
+    """Per-queue counts from (queue, state, count, oldest pending due time) rows, with the
+    paused queues marked (and listed even without a task), sorted by queue."""
+    counts: dict[str, dict[str, int]] = {}
+    oldest: dict[str, float] = {}
+    for queue, state, count, oldest_at in rows:
+        counts.setdefault(queue, {})[state] = int(count)
+        if oldest_at is not None:
+            oldest[queue] = float(oldest_at)
+    stopped = set(paused)
+    return [
+        QueueCounts(queue, counts.get(queue, {}), oldest.get(queue), queue in stopped)
+        for queue in sorted(set(counts) | stopped)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +288,19 @@ class Purge(Transition[int]):
 @dataclass(frozen=True, slots=True)
 class Prune(Transition[int]):
     worker_silence_seconds: float = 300.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Queues
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PauseQueue(Transition[None]):
+    """Stop (``paused=True``) or restart claims from ``queue``; no task moves."""
+
+    queue: str
+    paused: bool
 
 
 # ---------------------------------------------------------------------------------------------

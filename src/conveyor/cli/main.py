@@ -11,6 +11,7 @@ from conveyor.cli.cron import cron, scheduler
 from conveyor.cli.dead import dead
 from conveyor.cli.demo import demo
 from conveyor.cli.migrate import migrate
+from conveyor.cli.queues import queue
 from conveyor.cli.stats import stats
 from conveyor.cli.tasks import enqueue, inspect_task
 from conveyor.cli.worker import worker
@@ -34,6 +35,7 @@ cli.add_command(enqueue)
 cli.add_command(inspect_task)
 cli.add_command(stats)
 cli.add_command(dead)
+cli.add_command(queue)
 cli.add_command(demo)
 cli.add_command(bench)
 cli.add_command(migrate)

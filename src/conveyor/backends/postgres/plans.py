@@ -214,6 +214,14 @@ def prune(op: base.Prune, now: float | None) -> Plan[int]:
     return reply.rowcount
 
 
+# -- queues ---------------------------------------------------------------------------------------
+
+
+def pause_queue(op: base.PauseQueue, now: float | None) -> Plan[None]:
+    yield Statement("pause_queue", {"queue": op.queue, "paused": op.paused, "now": now})
+    return None
+
+
 # -- worker registry ------------------------------------------------------------------------------
 
 
@@ -285,13 +293,8 @@ def list_tasks(op: base.ListTasks, now: float | None) -> Plan[list[base.TaskRow]
 
 def queue_stats_read(op: base.QueueStatsRead, now: float | None) -> Plan[list[base.QueueCounts]]:
     reply = yield Statement("queue_stats_read", {})
-    by_queue: dict[str, base.QueueCounts] = {}
-    for queue, state, count, oldest in reply.rows:
-        entry = by_queue.setdefault(queue, base.QueueCounts(queue, {}, None))
-        entry.counts[state] = count
-        if oldest is not None:
-            by_queue[queue] = base.QueueCounts(queue, entry.counts, oldest)
-    return sorted(by_queue.values(), key=lambda q: q.queue)
+    paused = yield Statement("queue_stats_read_paused", {})
+    return base.queue_counts(reply.rows, [queue for (queue,) in paused.rows])
 
 
 def list_workers(op: base.ListWorkers, now: float | None) -> Plan[list[base.WorkerRow]]:
@@ -329,6 +332,7 @@ SPECS: dict[type[Any], Spec] = {
     base.Requeue: Spec(_by_ids("requeue")),
     base.Purge: Spec(purge),
     base.Prune: Spec(prune, transaction=True),
+    base.PauseQueue: Spec(pause_queue),
     base.RegisterWorker: Spec(register_worker),
     base.UnregisterWorker: Spec(unregister_worker),
     base.AcquireLock: Spec(acquire_lock),
@@ -337,7 +341,7 @@ SPECS: dict[type[Any], Spec] = {
     base.GetScheduleRuns: Spec(get_schedule_runs, writes=False),
     base.GetTasks: Spec(get_tasks, writes=False),
     base.ListTasks: Spec(list_tasks, writes=False),
-    base.QueueStatsRead: Spec(queue_stats_read, writes=False),
+    base.QueueStatsRead: Spec(queue_stats_read, transaction=True, writes=False),
     base.ListWorkers: Spec(list_workers, writes=False),
     base.NextDueAt: Spec(next_due_at, writes=False),
     base.Now: Spec(now, writes=False),

@@ -21,6 +21,10 @@ Per queue ``q`` (one "group" of keys, always passed to a script in this order)::
 
 Each state has exactly one index, so counts are ZCARDs and a task is in one index at a time.
 
+Beside the group, under the same tag (passed after the groups, only to the scripts that use it)::
+
+    conveyor:{q}:paused     string  present while the queue is paused (claims skip the queue)
+
 Global::
 
     conveyor:queues         set     every queue ever enqueued to (stats, recovery, lookups)
@@ -85,6 +89,11 @@ def queue_keys(queue: str) -> QueueKeys:
         raise ValueError(f"queue names cannot contain braces: {queue!r}")
     tag = f"{PREFIX}:{{{queue}}}"
     return QueueKeys(*(f"{tag}:{name}" for name in QueueKeys._fields))
+
+
+def paused(queue: str) -> str:
+    """The pause flag of ``queue`` (same hash tag as its group)."""
+    return queue_keys(queue).tasks.removesuffix(":tasks") + ":paused"
 
 
 def groups(queues: list[str]) -> list[str]:

@@ -95,7 +95,8 @@ class Planner:
             self._now(), op.worker_id, op.limit, float(op.lease_seconds), op.oldest_first,
             len(queues), *queues, os.urandom(8).hex(),
         ]
-        reply = yield Eval("claim", [keys.SEQUENCE, *keys.groups(queues)], args)
+        reply = yield Eval("claim", [keys.SEQUENCE, *keys.groups(queues),
+                                     *(keys.paused(q) for q in queues)], args)
         claimed = [_claimed(reply[i:i + 15]) for i in range(0, len(reply), 15)]
         claimed.sort(key=lambda t: -t.priority)
         return claimed
@@ -192,6 +193,13 @@ class Planner:
         registered = yield Command(("SMEMBERS", keys.QUEUES))
         return sorted(_texts(registered))
 
+    # -- queues ----------------------------------------------------------------------------------
+
+    def _PauseQueue(self, op: base.PauseQueue) -> Plan[None]:
+        yield Eval("pause_queue", [keys.paused(op.queue), keys.queue_keys(op.queue).signal,
+                                   keys.QUEUES],
+                   [op.queue, int(op.paused)])
+
     # -- workers ---------------------------------------------------------------------------------
 
     def _RegisterWorker(self, op: base.RegisterWorker) -> Plan[None]:
@@ -273,13 +281,15 @@ class Planner:
         queues = yield from self._registered()
         if not queues:
             return []
-        reply = yield Eval("queue_stats_read", keys.groups(queues), [])
+        reply = yield Eval("queue_stats_read",
+                           [*keys.groups(queues), *(keys.paused(q) for q in queues)], [])
         stats = []
         for queue, counts in zip(queues, reply, strict=True):
             by_state = {s: int(n) for s, n in zip(_STATS_ORDER, counts[:7], strict=True) if n}
-            if by_state:
+            paused = bool(counts[8])
+            if by_state or paused:
                 oldest = None if counts[7] is None else float(counts[7])
-                stats.append(base.QueueCounts(queue, by_state, oldest))
+                stats.append(base.QueueCounts(queue, by_state, oldest, paused))
         return stats
 
     def _NextDueAt(self, op: base.NextDueAt) -> Plan[float | None]:

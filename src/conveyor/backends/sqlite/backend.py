@@ -92,6 +92,7 @@ class SQLiteBackend:
             base.Requeue: self._by_ids("requeue"),
             base.Purge: self._purge,
             base.Prune: self._prune,
+            base.PauseQueue: self._pause_queue,
             base.RegisterWorker: self._register_worker,
             base.UnregisterWorker: self._unregister_worker,
             base.AcquireLock: self._acquire_lock,
@@ -110,7 +111,7 @@ class SQLiteBackend:
             base.NextDueAt, base.Now, base.GetScheduleRuns,
         }
         self._wakes_workers = {base.Enqueue, base.Fail, base.Release, base.Requeue,
-                               base.RecoverExpired}
+                               base.RecoverExpired, base.PauseQueue}
 
     # -- runners ---------------------------------------------------------------------------------
 
@@ -366,6 +367,10 @@ class SQLiteBackend:
         )
         return conn.execute(QUERIES["prune"], {"now": now, "limit": 10_000}).rowcount
 
+    def _pause_queue(self, conn: sqlite3.Connection, op: base.PauseQueue, now: float) -> None:
+        conn.execute(QUERIES["pause_queue"],
+                     {"queue": op.queue, "paused": int(op.paused), "now": now})
+
     def _register_worker(
         self, conn: sqlite3.Connection, op: base.RegisterWorker, now: float
     ) -> None:
@@ -436,13 +441,9 @@ class SQLiteBackend:
     def _queue_stats(
         self, conn: sqlite3.Connection, op: base.QueueStatsRead, now: float
     ) -> list[base.QueueCounts]:
-        by_queue: dict[str, base.QueueCounts] = {}
-        for queue, state, count, oldest in conn.execute(QUERIES["queue_stats_read"]):
-            entry = by_queue.setdefault(queue, base.QueueCounts(queue, {}, None))
-            entry.counts[state] = count
-            if oldest is not None:
-                by_queue[queue] = base.QueueCounts(queue, entry.counts, oldest)
-        return sorted(by_queue.values(), key=lambda q: q.queue)
+        rows = conn.execute(QUERIES["queue_stats_read"]).fetchall()
+        paused = [q for (q,) in conn.execute(QUERIES["queue_stats_read_paused"])]
+        return base.queue_counts(rows, paused)
 
     def _list_workers(
         self, conn: sqlite3.Connection, op: base.ListWorkers, now: float

@@ -1,12 +1,15 @@
 -- Claim, step 2: lease the most urgent PENDING tasks of one queue (priority, then FIFO).
 -- FOR UPDATE SKIP LOCKED: concurrent claimers take disjoint rows without waiting for each other.
 -- The lease deadline comes from the backend clock; the token fences every later transition.
+-- A paused queue (conveyor_queues.paused) gives nothing, checked inside this statement.
 WITH clock AS (
     SELECT coalesce(%(now)s::float8, extract(epoch FROM clock_timestamp())::float8) AS now
 ),
 picked AS (
     SELECT seq FROM conveyor_tasks
     WHERE state = 'PENDING' AND queue = %(queue)s
+      AND NOT EXISTS (SELECT 1 FROM conveyor_queues AS q
+                      WHERE q.queue = %(queue)s AND q.paused)
     ORDER BY priority DESC, seq
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED

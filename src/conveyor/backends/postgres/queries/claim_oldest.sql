@@ -1,11 +1,14 @@
 -- Claim, the starvation share: lease the tasks of one queue that have waited longest since they
 -- became due, whatever their priority, so a stream of urgent work cannot starve the rest.
+-- A paused queue (conveyor_queues.paused) gives nothing, checked inside this statement.
 WITH clock AS (
     SELECT coalesce(%(now)s::float8, extract(epoch FROM clock_timestamp())::float8) AS now
 ),
 picked AS (
     SELECT seq FROM conveyor_tasks
     WHERE state = 'PENDING' AND queue = %(queue)s
+      AND NOT EXISTS (SELECT 1 FROM conveyor_queues AS q
+                      WHERE q.queue = %(queue)s AND q.paused)
     ORDER BY scheduled_at, seq
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED

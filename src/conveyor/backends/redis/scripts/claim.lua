@@ -6,6 +6,9 @@
 --
 -- KEYS[1]  conveyor:sequence           string, the sequence counter
 -- KEYS[2..] one group per queue (conveyor:{q}:tasks ... :signal, see keys.py), in serving order
+-- KEYS[1+G*GROUP_SIZE+g] then the pause flag of each queue (conveyor:{q}:paused), same order:
+--           a paused queue gives nothing (its due tasks are still promoted) and drops its
+--           wake-up tokens (resuming it pushes one)
 -- ARGV[1]  now override, epoch seconds ('' = Redis TIME; tests only)
 -- ARGV[2]  worker id;  ARGV[3] limit;  ARGV[4] lease seconds;  ARGV[5] oldest-first count
 -- ARGV[6]  number of groups G; ARGV[7 .. 6+G] their queue names
@@ -19,6 +22,10 @@ local worker, limit, lease = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local oldest_first, ngroups = math.min(tonumber(ARGV[5]), limit), tonumber(ARGV[6])
 local salt, next_token = ARGV[7 + ngroups], 1
 local PROMOTE_MAX = 1000 -- per index and claim: a huge due backlog moves over several claims
+local open_queue = {}
+for g = 1, ngroups do
+    open_queue[g] = redis.call('EXISTS', KEYS[1 + ngroups * GROUP_SIZE + g]) == 0
+end
 
 for g = 1, ngroups do
     local due = {}
@@ -76,16 +83,20 @@ end
 local goal = oldest_first
 for g = 1, ngroups do
     if taken >= goal then break end
-    for _, id in ipairs(oldest(g, goal - taken)) do lease_one(g, id) end
-end
-for g = 1, ngroups do
-    if taken >= limit then break end
-    for _, id in ipairs(redis.call('ZRANGE', key_of(2, g, READY), 0, limit - taken - 1)) do
-        lease_one(g, id)
+    if open_queue[g] then
+        for _, id in ipairs(oldest(g, goal - taken)) do lease_one(g, id) end
     end
 end
 for g = 1, ngroups do
-    if redis.call('EXISTS', key_of(2, g, READY)) == 0 then
+    if taken >= limit then break end
+    if open_queue[g] then
+        for _, id in ipairs(redis.call('ZRANGE', key_of(2, g, READY), 0, limit - taken - 1)) do
+            lease_one(g, id)
+        end
+    end
+end
+for g = 1, ngroups do
+    if not open_queue[g] or redis.call('EXISTS', key_of(2, g, READY)) == 0 then
         redis.call('DEL', key_of(2, g, SIGNAL))
     end
 end

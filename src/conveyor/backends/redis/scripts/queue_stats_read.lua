@@ -1,10 +1,11 @@
 -- Queue stats (a read): the number of tasks in each state, and when the oldest PENDING task
 -- became due (the record of the lowest sequence among the heads of the priority bands).
 --
--- KEYS[1..] one group per queue (conveyor:{q}:tasks ... :signal, see keys.py)
+-- KEYS[1..] one group per queue (conveyor:{q}:tasks ... :signal, see keys.py), then the pause
+--   flag of each queue (conveyor:{q}:paused), in the same order
 -- Returns: per group, {PENDING, SCHEDULED, FAILED, RUNNING, DONE, CANCELLED, DEAD,
---   oldest pending scheduled_at (false = none)}
-local ngroups = #KEYS / GROUP_SIZE
+--   oldest pending scheduled_at (false = none), paused (1 or 0)}
+local ngroups = #KEYS / (GROUP_SIZE + 1)
 local reply = {}
 for g = 1, ngroups do
     local counts = {}
@@ -21,6 +22,7 @@ for g = 1, ngroups do
         end
     end
     counts[8] = best and num(load(key_of(1, g, TASKS), best)[SCHEDULED]) or false
+    counts[9] = redis.call('EXISTS', KEYS[ngroups * GROUP_SIZE + g])
     reply[g] = counts
 end
 return reply

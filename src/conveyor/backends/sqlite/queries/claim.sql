@@ -1,5 +1,6 @@
 -- Claim, step 2: lease the most urgent PENDING tasks of one queue (priority, then FIFO).
 -- The lease deadline comes from the backend's clock; the token fences every later transition.
+-- A paused queue (conveyor_queues.paused) gives nothing, checked inside this statement.
 UPDATE conveyor_tasks
 SET state = 'RUNNING',
     attempts = attempts + 1,
@@ -10,6 +11,8 @@ SET state = 'RUNNING',
 WHERE seq IN (
     SELECT seq FROM conveyor_tasks
     WHERE state = 'PENDING' AND queue = :queue
+      AND NOT EXISTS (SELECT 1 FROM conveyor_queues AS q
+                      WHERE q.queue = :queue AND q.paused = 1)
     ORDER BY priority DESC, seq
     LIMIT :limit
 )

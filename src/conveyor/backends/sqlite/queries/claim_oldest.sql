@@ -1,5 +1,6 @@
 -- Claim, the starvation share: lease the tasks of one queue that have waited longest since they
 -- became due, whatever their priority, so a stream of urgent work cannot starve the rest.
+-- A paused queue (conveyor_queues.paused) gives nothing, checked inside this statement.
 UPDATE conveyor_tasks
 SET state = 'RUNNING',
     attempts = attempts + 1,
@@ -10,6 +11,8 @@ SET state = 'RUNNING',
 WHERE seq IN (
     SELECT seq FROM conveyor_tasks
     WHERE state = 'PENDING' AND queue = :queue
+      AND NOT EXISTS (SELECT 1 FROM conveyor_queues AS q
+                      WHERE q.queue = :queue AND q.paused = 1)
     ORDER BY scheduled_at, seq
     LIMIT :limit
 )
