@@ -216,9 +216,9 @@ async def _body(request: Request, spec: Endpoint) -> Any:
 
 def routes() -> list[BaseRoute]:
     """Full paths (``/api/...``), not a Mount: ``root_path`` stays the dashboard's own prefix."""
-    return [Route(f"/api{spec.path}", _endpoint(spec), methods=[spec.method],
-                  name=spec.operation) for spec in ENDPOINTS] + [
-        Route("/api/openapi.json", openapi_endpoint, methods=["GET"])]
+    table: list[BaseRoute] = [Route(f"/api{spec.path}", _endpoint(spec), methods=[spec.method],
+                                    name=spec.operation) for spec in ENDPOINTS]
+    return [*table, Route("/api/openapi.json", openapi_endpoint, methods=["GET"])]
 
 
 async def openapi_endpoint(request: Request) -> Response:

@@ -31,6 +31,7 @@ ServiceError = (service.BadRequest, service.NotFound, service.Forbidden)
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     dashboard = dashboard_of(request)
     token = dashboard.csrf.token_for(request)
+    context.setdefault("page", "")
     html = dashboard.templates.get_template(template).render(
         base=request.scope.get("root_path", ""), csrf_token=token,
         read_only=dashboard.read_only, notice=request.query_params.get("notice"),
