@@ -26,11 +26,13 @@ PASSWORD_ENV = "CONVEYOR_DASHBOARD_PASSWORD"
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--read-only", is_flag=True, help="Hide every button and refuse every POST.")
 @click.option("--root-path", default="", help="URL prefix when served behind a proxy.")
+@click.option("--poll-seconds", type=click.FloatRange(min=0.2), default=2.0, show_default=True,
+              help="How often open pages refresh their live numbers.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
 @pass_state
 def dashboard(state: CliState, app_spec: str | None, host: str, port: int, read_only: bool,
-              root_path: str, log_level: str) -> None:
+              root_path: str, poll_seconds: float, log_level: str) -> None:
     """Serve the dashboard of MODULE:APP (or of the backend at --url) on HOST:PORT."""
     try:
         import uvicorn
@@ -50,7 +52,7 @@ def dashboard(state: CliState, app_spec: str | None, host: str, port: int, read_
             f"127.0.0.1", EXIT_USAGE)
     app = state.app(spec=app_spec)
     asgi = create_app(app, auth=BasicAuth(user, password) if user else None,
-                      read_only=read_only)
+                      read_only=read_only, poll_seconds=poll_seconds)
     click.echo(f"Conveyor dashboard on http://{host}:{port}{root_path}/ "
                f"({'basic auth' if user else 'open: loopback only'}"
                f"{', read-only' if read_only else ''})", err=True)

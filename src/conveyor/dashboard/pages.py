@@ -109,11 +109,21 @@ async def task_page(request: Request) -> Response:
         info = await run_in_threadpool(service.get_task, d.app, request.path_params["task_id"])
     except ServiceError as exc:
         return error_page(request, exc)
-    timeline = [("created", info.created_at), ("scheduled", info.scheduled_at),
-                ("started", info.started_at), ("completed", info.completed_at)]
+    timeline = [
+        ("created", info.created_at, None),
+        ("scheduled", info.scheduled_at, None),
+        ("started", info.started_at, _between("waited", info.scheduled_at, info.started_at)),
+        ("completed", info.completed_at, _between("ran", info.started_at, info.completed_at)),
+    ]
     return render(request, "task.html", task=info, timeline=timeline, page="tasks",
                   cancellable=info.state in WAITING_STATES,
                   requeueable=info.state in (TaskState.DEAD, TaskState.CANCELLED))
+
+
+def _between(verb: str, start: datetime | None, end: datetime | None) -> str | None:
+    if start is None or end is None or end < start:
+        return None
+    return f"{verb} {duration((end - start).total_seconds())}"
 
 
 async def dead_page(request: Request) -> Response:

@@ -56,7 +56,8 @@
   }
 
   // series: [{name, points: [[x, y], ...]}]; x is epoch milliseconds.
-  function drawChart(svg, series, format) {
+  // floor: the least top of the y axis, so a flat zero line sits at the bottom, not mid-air.
+  function drawChart(svg, series, format, floor) {
     while (svg.firstChild) svg.removeChild(svg.firstChild);
     const size = box(svg);
     const left = 34, right = 6, top = 8, bottom = 16;
@@ -71,7 +72,7 @@
     const xs = all.map(function (p) { return p[0]; });
     const ys = all.map(function (p) { return p[1]; });
     const x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs);
-    const yMax = Math.max(1e-9, Math.max.apply(null, ys)) * 1.1;
+    const yMax = Math.max(floor, Math.max.apply(null, ys)) * 1.1;
     const w = size.width - left - right, h = size.height - top - bottom;
     const sx = function (x) { return left + (x1 === x0 ? w : ((x - x0) / (x1 - x0)) * w); };
     const sy = function (y) { return top + h - (y / yMax) * h; };
@@ -81,8 +82,10 @@
     svg.appendChild(el("text", { x: left - 4, y: size.height - bottom + 3, "text-anchor": "end",
       class: "tick" }, format(0)));
     const span = (x1 - x0) / 1000;
-    svg.appendChild(el("text", { x: left, y: size.height - 3, class: "tick" },
-      "-" + duration(span).replace(".0 s", " s")));
+    if (span >= 1) {
+      svg.appendChild(el("text", { x: left, y: size.height - 3, class: "tick" },
+        "-" + duration(span).replace(".0 s", " s")));
+    }
     svg.appendChild(el("text", { x: size.width - right, y: size.height - 3, "text-anchor": "end",
       class: "tick" }, "now"));
     series.forEach(function (s, index) {
@@ -187,12 +190,12 @@
     const depthChart = document.querySelector('[data-chart="depth"]');
     drawChart(depthChart, shownQueues.map(function (q) {
       return { name: q.queue, points: history[q.queue] || [] };
-    }), compact);
+    }), compact, 1);
     legend(depthChart, shownQueues.map(function (q) { return q.queue; }));
     drawChart(document.querySelector('[data-chart="throughput"]'), [{ name: "succeeded",
-      points: minuteSeries(stats.queues, function (p) { return p.succeeded; }, function (a, b) { return a + b; }) }], compact);
+      points: minuteSeries(stats.queues, function (p) { return p.succeeded; }, function (a, b) { return a + b; }) }], compact, 1);
     drawChart(document.querySelector('[data-chart="latency"]'), [{ name: "p99",
-      points: minuteSeries(stats.queues, function (p) { return p.latency_p99; }, Math.max) }], duration);
+      points: minuteSeries(stats.queues, function (p) { return p.latency_p99; }, Math.max) }], duration, 0.001);
     body.dataset.updated = String(now);
   }
 
