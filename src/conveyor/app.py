@@ -15,6 +15,7 @@ from conveyor.backends.base import (
     GetTasks,
     ListTasks,
     ListWorkers,
+    MetricsRead,
     Now,
     PauseQueue,
     Purge,
@@ -24,6 +25,8 @@ from conveyor.backends.base import (
 from conveyor.errors import ConfigurationError, InvalidOptionError, UnknownTaskError
 from conveyor.inspect import stats as build_stats
 from conveyor.inspect import task_info, worker_info
+from conveyor.metrics.alerts import AlertRule, Breach, evaluate
+from conveyor.metrics.read import window_minutes
 from conveyor.model import Stats, TaskInfo, TaskState, WorkerInfo
 from conveyor.retry import DEFAULT_RETRY, Retry
 from conveyor.schedule import Misfire, Schedule, validate
@@ -73,6 +76,7 @@ class Conveyor:
         self.result_ttl = result_ttl
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.schedules: dict[str, Schedule] = {}
+        self.alerts: list[AlertRule] = []
         self.backend_options: dict[str, Any] = backend_options or {}
         self.run_until_idle_waits = True
         """Whether ``run_until_idle`` waits for delayed work by default (not on a fake clock)."""
@@ -234,6 +238,28 @@ class Conveyor:
         self.schedules[schedule.name] = schedule
         return schedule
 
+    def alert(
+        self,
+        queue: str | None = None,
+        *,
+        max_depth: int | None = None,
+        min_utilization: float | None = None,
+        max_utilization: float | None = None,
+        max_dead_per_minute: float | None = None,
+        max_p99_seconds: float | None = None,
+    ) -> AlertRule:
+        """Declare alert thresholds for ``queue`` (None: every queue, each on its own); call it
+        as often as needed. ``conveyor health`` checks them, ``conveyor alerts --prometheus``
+        writes the same as Prometheus rules (see :mod:`conveyor.metrics.alerts`)."""
+        rule = AlertRule(queue, max_depth, min_utilization, max_utilization,
+                         max_dead_per_minute, max_p99_seconds)
+        self.alerts.append(rule)
+        return rule
+
+    def health(self, window: float = 300.0) -> list[Breach]:
+        """Every alert threshold breached now (empty: healthy)."""
+        return evaluate(self.alerts, self.stats(window))
+
     def get_task(self, name: str) -> Task[Any, Any]:
         try:
             return self.tasks[name]
@@ -274,10 +300,17 @@ class Conveyor:
         rows = self.backend.execute(ListTasks(queue, state_name, limit, offset))
         return [task_info(row) for row in rows]
 
-    def stats(self) -> Stats:
+    def stats(self, window: float = 300.0) -> Stats:
+        """Depth per queue and state, workers and utilization, and over the last ``window``
+        seconds (whole minutes of the backend's clock): counts of enqueued / succeeded /
+        failed / retried / dead / expired tasks, wait and latency percentiles, one point per
+        minute. Cluster-wide: every figure is read from the backend."""
         counts = self.backend.execute(QueueStatsRead())
         workers = self.backend.execute(ListWorkers())
-        return build_stats(counts, workers, self.backend.execute(Now()))
+        now = self.backend.execute(Now())
+        first, last = window_minutes(now, window)
+        metrics = self.backend.execute(MetricsRead(first, last))
+        return build_stats(counts, workers, now, metrics, (first, last))
 
     def workers(self) -> list[WorkerInfo]:
         return [worker_info(w) for w in self.backend.execute(ListWorkers())]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from conveyor.backends.base import QueueCounts, TaskRow, WorkerRow
+from conveyor.backends.base import MetricCount, QueueCounts, TaskRow, WorkerRow
+from conveyor.metrics.read import windows
 from conveyor.model import QueueStats, Stats, TaskInfo, TaskState, WorkerInfo, to_datetime
 from conveyor.serialization import PayloadDecodeError, decode_payload, decode_result
 
@@ -54,15 +55,34 @@ def worker_info(row: WorkerRow) -> WorkerInfo:
     )
 
 
-def stats(counts: list[QueueCounts], workers: list[WorkerRow], now: float) -> Stats:
-    queues = {
-        c.queue: QueueStats(
-            queue=c.queue,
-            counts=dict(c.counts),
-            oldest_pending_age=None if c.oldest_pending_at is None
+def stats(
+    counts: list[QueueCounts], workers: list[WorkerRow], now: float,
+    metrics: list[MetricCount] | None = None, window: tuple[int, int] | None = None,
+) -> Stats:
+    """Depth per state now, plus (given the metrics read for ``window``, (first, last) minute)
+    what happened over the window."""
+    first, last = window or (int(now // 60), int(now // 60))
+    activity = windows(metrics or [], now, first, last)
+    by_name = {c.queue: c for c in counts}
+    names = sorted(set(by_name) | {q for q, w in activity.items() if w.active})
+    queues = {}
+    for name in names:
+        c = by_name.get(name)
+        serving = [w for w in workers if name in w.queues]
+        queue = QueueStats(
+            queue=name,
+            counts=dict(c.counts) if c else {},
+            oldest_pending_age=None if c is None or c.oldest_pending_at is None
             else max(0.0, now - c.oldest_pending_at),
-            paused=c.paused,
+            paused=c.paused if c else False,
+            workers=len(serving), busy_slots=sum(w.busy for w in serving),
+            total_slots=sum(w.concurrency for w in serving),
         )
-        for c in counts
-    }
+        seen = activity.get(name)
+        if seen is not None:
+            queue.window_seconds = seen.span_seconds
+            for counter, value in seen.counters.items():
+                setattr(queue, counter, value)
+            queue.wait, queue.latency, queue.series = seen.wait, seen.latency, seen.series
+        queues[name] = queue
     return Stats(queues=queues, workers=[worker_info(w) for w in workers])

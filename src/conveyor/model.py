@@ -153,12 +153,25 @@ class QueueStats(msgspec.Struct, kw_only=True):
     retried: int = 0
     dead: int = 0
     cancelled: int = 0
+    expired: int = 0
+    """Leases that ran out (worker lost): back to the queue, or DEAD after too many."""
     wait: LatencySummary = msgspec.field(default_factory=LatencySummary)
     """Enqueue (or due time) -> start."""
     latency: LatencySummary = msgspec.field(default_factory=LatencySummary)
     """Enqueue (or due time) -> done: what a producer waits for a result."""
     series: list[MinutePoint] = msgspec.field(default_factory=list)
     """Oldest first, one point per minute of the window."""
+    workers: int = 0
+    """Registered workers serving this queue."""
+    busy_slots: int = 0
+    total_slots: int = 0
+    """Slots of the workers serving this queue (a worker serving several queues counts in
+    each of them)."""
+
+    @property
+    def utilization(self) -> float | None:
+        """Busy / total slots of the workers serving this queue; None without workers."""
+        return self.busy_slots / self.total_slots if self.total_slots else None
 
     def rate(self, counter: str) -> float:
         """Events per second over the window, e.g. ``rate("succeeded")``."""

@@ -27,6 +27,10 @@ Purge              deletes the tasks of a queue in a state
 Prune              deletes finished tasks whose retention ran out, and silent workers
 =================  ===========================================================================
 
+Metrics (kept in the backend so every process reads the cluster-wide figures): RecordMetrics
+(add counts per queue, minute and name, and to the never-pruned totals), MetricsRead. Enqueue
+counts ``enqueued`` itself, in its own transaction; Prune drops per-minute rows past retention.
+
 Queues: PauseQueue (a paused queue keeps its tasks but no claim takes from it, checked inside
 the claim itself on every backend; resuming makes them claimable again).
 
@@ -34,7 +38,8 @@ Worker registry: RegisterWorker (insert or refresh one worker's row), Unregister
 Leadership and schedules: AcquireLock (take or renew a named lease with a TTL; True when we hold
 it), ReleaseLock, RecordScheduleRun (the newest enqueued run of a cron schedule, never moving
 backwards), GetScheduleRuns.
-Reads (never change state): GetTasks, ListTasks, QueueStatsRead, ListWorkers, NextDueAt, Now.
+Reads (never change state): GetTasks, ListTasks, QueueStatsRead, ListWorkers, NextDueAt, Now,
+MetricsRead.
 """
 
 from __future__ import annotations
@@ -206,6 +211,31 @@ def queue_counts(
 class Recovered:
     requeued: int
     dead: int
+    per_queue: dict[str, tuple[int, int]] = field(default_factory=dict, compare=False)
+    """queue -> (requeued, dead), for the metrics (expired leases per queue)."""
+
+
+def recovered(rows: Sequence[Sequence[Any]]) -> Recovered:
+    """A Recovered from (state, ..., queue) rows, the queue last."""
+    per_queue: dict[str, tuple[int, int]] = {}
+    dead = 0
+    for row in rows:
+        is_dead = row[0] == "DEAD"
+        dead += is_dead
+        requeued_q, dead_q = per_queue.get(row[-1], (0, 0))
+        per_queue[row[-1]] = (requeued_q + (not is_dead), dead_q + is_dead)
+    return Recovered(requeued=len(rows) - dead, dead=dead, per_queue=per_queue)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricCount:
+    """One counter (or histogram bucket, or sum) of one queue over one minute."""
+
+    queue: str
+    minute: int
+    """floor(epoch seconds / 60) on the backend's clock; 0 = the totals since the beginning."""
+    name: str
+    value: float
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,6 +318,33 @@ class Purge(Transition[int]):
 @dataclass(frozen=True, slots=True)
 class Prune(Transition[int]):
     worker_silence_seconds: float = 300.0
+    metrics_retention_seconds: float = 3600.0
+    """Per-minute metric rows older than this go (the totals stay)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RecordMetrics(Transition[None]):
+    """Add each count to its (queue, minute, name) and to the queue's totals (minute 0).
+
+    One call per worker flush (about once a second), whatever the number of tasks."""
+
+    counts: Sequence[MetricCount]
+    retention_seconds: float = 3600.0
+    """How long per-minute counts are kept where the backend expires them itself (Redis)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsRead(Transition[list[MetricCount]]):
+    """The totals (minute 0) and the per-minute counts of minutes ``since_minute`` through
+    ``until_minute``, summed over shards."""
+
+    since_minute: int
+    until_minute: int
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from conveyor.cli.cron import cron, scheduler
 from conveyor.cli.dashboard import dashboard
 from conveyor.cli.dead import dead
 from conveyor.cli.demo import demo
+from conveyor.cli.health import alerts, health
+from conveyor.cli.metrics import metrics
 from conveyor.cli.migrate import migrate
 from conveyor.cli.queues import queue
 from conveyor.cli.stats import stats
@@ -37,6 +39,9 @@ cli.add_command(inspect_task)
 cli.add_command(stats)
 cli.add_command(dead)
 cli.add_command(queue)
+cli.add_command(metrics)
+cli.add_command(health)
+cli.add_command(alerts)
 cli.add_command(demo)
 cli.add_command(bench)
 cli.add_command(migrate)

@@ -16,7 +16,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from conveyor.model import Stats, TaskInfo, TaskState, WorkerInfo
+from conveyor.model import LatencySummary, QueueStats, Stats, TaskInfo, TaskState, WorkerInfo
 
 STATE_COLUMNS = tuple(TaskState)
 STATE_STYLES = {
@@ -72,6 +72,45 @@ def queues_table(stats: Stats, title: str | None = "Queues") -> Table:
     return table
 
 
+def seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 1:
+        return f"{value * 1000:.0f}ms"
+    return age(value)
+
+
+def percentiles(summary: LatencySummary) -> str:
+    return " / ".join(seconds(v) for v in (summary.p50, summary.p95, summary.p99))
+
+
+def activity_table(stats: Stats) -> Table:
+    """What happened over the stats window, per queue: rates, DLQ growth, latencies, load."""
+    window = max((q.window_seconds for q in stats.queues.values()), default=300.0)
+    table = Table(title=f"Activity (last {age(window)}; rates per second)", title_justify="left")
+    table.add_column("QUEUE", style="bold")
+    for column in ("PAUSED", "ENQUEUED/s", "DONE/s", "FAILED/s", "DEAD/min", "ERRORS",
+                   "WAIT p50/p95/p99", "LATENCY p50/p95/p99", "UTILIZATION"):
+        table.add_column(column, justify="left" if column == "PAUSED" else "right")
+    for name in sorted(stats.queues):
+        q = stats.queues[name]
+        table.add_row(
+            Text(name), Text("paused", style="red") if q.paused else "",
+            f"{q.rate('enqueued'):.2f}", f"{q.rate('succeeded'):.2f}", f"{q.rate('failed'):.2f}",
+            f"{q.dead_per_minute:.2f}", f"{q.error_rate:.0%}", percentiles(q.wait),
+            percentiles(q.latency), utilization(q),
+        )
+    if not stats.queues:
+        table.add_row(Text("(no queues)", style="dim"), *([""] * 9))
+    return table
+
+
+def utilization(queue: QueueStats) -> str:
+    if queue.utilization is None:
+        return "no workers"
+    return f"{queue.utilization:.0%} ({queue.busy_slots}/{queue.total_slots})"
+
+
 def workers_table(workers: list[WorkerInfo], title: str | None = "Workers") -> Table:
     table = Table(title=title, title_justify="left")
     for column in ("WORKER", "HOST", "PID", "QUEUES"):
@@ -92,18 +131,35 @@ def stats_view(stats: Stats) -> RenderableType:
         f"Overall utilization: {stats.utilization:.0%} "
         f"({stats.busy_slots}/{stats.total_slots} slots busy, {len(stats.workers)} worker(s))"
     )
-    return Group(queues_table(stats), workers_table(stats.workers), summary)
+    return Group(queues_table(stats), activity_table(stats), workers_table(stats.workers),
+                 summary)
+
+
+def queue_json(q: QueueStats) -> dict[str, Any]:
+    """One queue in ``conveyor stats --json`` (documented in docs/operations.md)."""
+    return {
+        "counts": {s.value: q.count(s) for s in STATE_COLUMNS},
+        "oldest_pending_age": q.oldest_pending_age,
+        "paused": q.paused,
+        "window_seconds": q.window_seconds,
+        "totals": {name: getattr(q, name) for name in (
+            "enqueued", "succeeded", "failed", "retried", "dead", "cancelled", "expired")},
+        "rates": {name: q.rate(name) for name in ("enqueued", "succeeded", "failed", "dead")},
+        "dead_per_minute": q.dead_per_minute,
+        "error_rate": q.error_rate,
+        "wait": msgspec.to_builtins(q.wait),
+        "latency": msgspec.to_builtins(q.latency),
+        "workers": q.workers,
+        "busy_slots": q.busy_slots,
+        "total_slots": q.total_slots,
+        "utilization": q.utilization,
+        "series": msgspec.to_builtins(q.series),
+    }
 
 
 def stats_json(stats: Stats) -> dict[str, Any]:
     return {
-        "queues": {
-            name: {
-                "counts": {s.value: q.count(s) for s in STATE_COLUMNS},
-                "oldest_pending_age": q.oldest_pending_age,
-            }
-            for name, q in sorted(stats.queues.items())
-        },
+        "queues": {name: queue_json(q) for name, q in sorted(stats.queues.items())},
         "totals": {s.value: stats.total(s) for s in STATE_COLUMNS},
         "workers": [
             {**msgspec.to_builtins(w), "utilization": w.utilization} for w in stats.workers

@@ -1,14 +1,22 @@
 """Returns tasks whose worker stopped heartbeating to the queue (or to the DLQ).
 
 Any number of workers run it at once: each pass is one atomic transition, so a lease is
-recovered exactly once whoever gets there first.
+recovered exactly once whoever gets there first. The one that recovered them counts them in the
+metrics (``expired``, and ``dead`` for those sent to the DLQ).
 """
 
 from __future__ import annotations
 
 import logging
 
-from conveyor.backends.base import Backend, RecoverExpired
+from conveyor.backends.base import (
+    Backend,
+    MetricCount,
+    Now,
+    RecordMetrics,
+    Recovered,
+    RecoverExpired,
+)
 from conveyor.scheduler.loop import BackgroundLoop
 
 log = logging.getLogger("conveyor.rescuer")
@@ -33,3 +41,14 @@ class Rescuer(BackgroundLoop):
             )
         self.requeued += recovered.requeued
         self.dead += recovered.dead
+        if recovered.per_queue:
+            await self._count(recovered)
+
+    async def _count(self, recovered: Recovered) -> None:
+        minute = int(await self.backend.aexecute(Now()) // 60)
+        counts = []
+        for queue, (requeued, dead) in recovered.per_queue.items():
+            counts.append(MetricCount(queue, minute, "expired", float(requeued + dead)))
+            if dead:
+                counts.append(MetricCount(queue, minute, "dead", float(dead)))
+        await self.backend.aexecute(RecordMetrics(counts))

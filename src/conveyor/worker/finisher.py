@@ -1,21 +1,32 @@
 """Acknowledges finished tasks in batches: everything that finished while the previous batch
 was in flight goes in the next one, so a busy worker pays one round trip per batch, not per task.
+
+The metrics of the acknowledged attempts ride the same cycle: counted once the backend accepted
+the outcome (a lost lease counts nothing), written as one ``RecordMetrics`` at most about once a
+second, and at the final flush.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
 from conveyor.backends.base import Backend, Complete, Completion, Fail, Failure
+from conveyor.worker.metrics import FLUSH_INTERVAL_SECONDS, MetricsRecorder, Sample
 
 log = logging.getLogger("conveyor.worker")
 
 
 class Finisher:
-    def __init__(self, backend: Backend, on_settled: Callable[[int], None]) -> None:
+    def __init__(
+        self, backend: Backend, on_settled: Callable[[int], None],
+        metrics: MetricsRecorder | None = None,
+    ) -> None:
         self.backend = backend
+        self.metrics = metrics
+        self._samples: dict[str, Sample] = {}
         self._completions: list[Completion] = []
         self._failures: list[Failure] = []
         self._wake = asyncio.Event()
@@ -28,7 +39,9 @@ class Finisher:
     def pending(self) -> int:
         return len(self._completions) + len(self._failures)
 
-    def add(self, transition: Completion | Failure) -> None:
+    def add(self, transition: Completion | Failure, sample: Sample | None = None) -> None:
+        if sample is not None:
+            self._samples[transition.id] = sample
         if isinstance(transition, Completion):
             self._completions.append(transition)
         else:
@@ -41,12 +54,32 @@ class Finisher:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await self._wake.wait()
+            pending = self.metrics is not None and self.metrics.pending
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(),
+                                       FLUSH_INTERVAL_SECONDS if pending else None)
             self._wake.clear()
             await self.flush()
 
-    async def flush(self) -> None:
-        """Write everything collected so far; on a backend error keep it for the next try."""
+    async def flush(self, final: bool = False) -> None:
+        """Write everything collected so far; on a backend error keep it for the next try.
+        ``final``: the metrics too, however recent the last write (shutdown, end of a burst)."""
+        await self._acknowledge()
+        await self._record_metrics(final)
+
+    async def _record_metrics(self, final: bool) -> None:
+        if self.metrics is None or not (self.metrics.due() or (final and self.metrics.pending)):
+            return
+        op = self.metrics.take()
+        if op is None:
+            return
+        try:
+            await self.backend.aexecute(op)
+        except Exception as exc:
+            log.warning("writing metrics failed, keeping them for the next try: %s", exc)
+            self.metrics.put_back(op)
+
+    async def _acknowledge(self) -> None:
         async with self._lock:
             while self._completions or self._failures:
                 completions, self._completions = self._completions, []
@@ -64,6 +97,7 @@ class Finisher:
                     self._failures[:0] = failures
                     await asyncio.sleep(0.5)
                     continue
+                self._count(completions, failures, set(lost))
                 for task_id in lost:
                     log.warning("lease lost for task %s: another worker owns it now; "
                                 "this attempt's outcome was discarded", task_id)
@@ -71,3 +105,14 @@ class Finisher:
                 settled = len(completions) + len(failures)
                 self.acknowledged += settled - len(lost)
                 self._on_settled(settled)
+
+    def _count(
+        self, completions: list[Completion], failures: list[Failure], lost: set[str]
+    ) -> None:
+        if not self._samples:
+            return
+        ids = [c.id for c in completions] + [f.id for f in failures]
+        for task_id in ids:
+            sample = self._samples.pop(task_id, None)
+            if sample is not None and self.metrics is not None and task_id not in lost:
+                self.metrics.add(sample)

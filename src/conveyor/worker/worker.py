@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from conveyor.backends.base import (
     Claim,
     ClaimedTask,
+    Completion,
     Failure,
     Lease,
     NextDueAt,
@@ -45,6 +46,7 @@ from conveyor.worker.executor import Executor, Prepared
 from conveyor.worker.finisher import Finisher
 from conveyor.worker.heartbeat import Heartbeat
 from conveyor.worker.lease_keeper import LeaseKeeper, can_run_apart
+from conveyor.worker.metrics import MetricsRecorder
 from conveyor.worker.outcome import Outcome, transition
 
 if TYPE_CHECKING:
@@ -113,6 +115,7 @@ class Worker:
         self._cold = False
         self._stop_requested = False
         self._buffer = PrefetchBuffer(app.starvation_share)
+        self._metrics = MetricsRecorder(self.lease)
         self._running: dict[str, tuple[ClaimedTask, asyncio.Future[None]]] = {}
         self._thread_outcomes: deque[tuple[ClaimedTask, Outcome]] = deque()
         self._drain_scheduled = False
@@ -189,7 +192,7 @@ class Worker:
         started_at = await backend.aexecute(Now())
         self._executor = Executor(self.app.tasks, self.id, self.concurrency, self._pool,
                                   self.app.max_payload_bytes, backend=backend)
-        self._finisher = Finisher(backend, self._settled)
+        self._finisher = Finisher(backend, self._settled, self._metrics)
         keeper = None
         if self.heartbeat == "process" and can_run_apart(self.app.url, self.app.backend_options):
             keeper = LeaseKeeper(self.app.url, self.app.backend_options, self.id, self.lease,
@@ -223,7 +226,7 @@ class Worker:
             loops_stop.set()
             self._finisher.wake()
             await asyncio.gather(*loops, return_exceptions=True)
-            await self._finisher.flush()
+            await self._finisher.flush(final=True)
             with contextlib.suppress(Exception):
                 await backend.aexecute(UnregisterWorker(self.id))
             self._executor.close()
@@ -309,6 +312,7 @@ class Worker:
             self._claimed.set()
         self._buffer.extend(claimed)
         if claimed:
+            self._metrics.claimed(claimed)
             self._heartbeat.leases_changed()
         return bool(claimed)
 
@@ -317,11 +321,13 @@ class Worker:
             claimed = self._buffer.pop()
             if claimed.id in self._lost:
                 self._lost.discard(claimed.id)
+                self._metrics.forget(claimed.id)
                 continue
             self._unsettled += 1
             self._start(claimed)
 
     def _start(self, claimed: ClaimedTask) -> None:
+        self._metrics.started(claimed.id)
         prepared = self._executor.prepare(claimed)
         if isinstance(prepared, Outcome):  # a malformed or unknown message: straight to the DLQ
             self._finish(claimed, prepared)
@@ -378,13 +384,17 @@ class Worker:
         if claimed.id in self._abandoned:
             return
         self._lost.discard(claimed.id)
+        task = self.app.tasks.get(claimed.name)
+        retry = task.retry if task is not None else NO_RETRY
+        ending = transition(claimed, outcome, retry, self.app.max_worker_lost)
+        sample = self._metrics.sample(claimed, ending)
         if outcome.settled:  # transactional (PostgreSQL): its own transaction recorded the end
+            if sample is not None and isinstance(ending, Completion):
+                self._metrics.add(sample)
             self._settled(1)
             self.processed += 1
             return
-        task = self.app.tasks.get(claimed.name)
-        retry = task.retry if task is not None else NO_RETRY
-        self._finisher.add(transition(claimed, outcome, retry, self.app.max_worker_lost))
+        self._finisher.add(ending, sample)
         self.processed += 1
 
     def _slot_freed(self) -> None:
@@ -437,6 +447,8 @@ class Worker:
         log.warning("heartbeat: %d lease(s) lost (expired and taken over): %s",
                     len(gone), ", ".join(sorted(gone)[:5]))
         self._lost.update(gone)
+        for task_id in gone:
+            self._metrics.forget(task_id)
         self._buffer.discard(gone)
 
     # -- shutdown --------------------------------------------------------------------------------
@@ -464,13 +476,14 @@ class Worker:
         for claimed in leftovers:
             self._abandoned.add(claimed.id)
             retry_left = claimed.attempts <= claimed.max_retries
-            self._finisher.add(Failure(
+            failure = Failure(
                 claimed.id, claimed.lease_token,
                 "WorkerShutdown: the worker stopped before the task finished",
                 retry_in_seconds=0.0 if retry_left else None,
                 dead_reason=None if retry_left else "max_retries",
                 queue=claimed.queue,
-            ))
+            )
+            self._finisher.add(failure, self._metrics.sample(claimed, failure))
         for task in late:
             task.cancel()
         await asyncio.gather(*late, return_exceptions=True)

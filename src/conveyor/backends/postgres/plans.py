@@ -93,6 +93,14 @@ def enqueue(op: base.Enqueue, now: float | None) -> Plan[list[base.EnqueueOutcom
         "ttls": [float(t.result_ttl_seconds) for t in tasks],
     })
     created = {row[0] for row in reply.rows}
+    per_queue: dict[str, int] = {}
+    for t in tasks:
+        if t.id in created:
+            per_queue[t.queue] = per_queue.get(t.queue, 0) + 1
+    if per_queue:
+        yield Statement("enqueue_count", {
+            "now": now, "queues": list(per_queue), "counts": [float(n) for n in per_queue.values()],
+        })
     keys = [t.idempotency_key for t in tasks if t.id not in created]
     existing: dict[str, str] = {}
     if keys:
@@ -184,8 +192,7 @@ def recover_expired(op: base.RecoverExpired, now: float | None) -> Plan[base.Rec
     reply = yield Statement("recover_expired", {
         "now": now, "max_worker_lost": op.max_worker_lost, "limit": op.limit,
     })
-    dead = sum(1 for state, _ in reply.rows if state == "DEAD")
-    return base.Recovered(requeued=len(reply.rows) - dead, dead=dead)
+    return base.recovered(reply.rows)
 
 
 def _by_ids(query: str) -> Callable[[Any, float | None], Plan[list[str]]]:
@@ -210,8 +217,30 @@ def purge(op: base.Purge, now: float | None) -> Plan[int]:
 
 def prune(op: base.Prune, now: float | None) -> Plan[int]:
     yield Statement("prune_workers", {"now": now, "silence": float(op.worker_silence_seconds)})
+    yield Statement("prune_metrics", {"now": now,
+                                      "retention": float(op.metrics_retention_seconds)})
     reply = yield Statement("prune", {"now": now, "limit": PRUNE_LIMIT})
     return reply.rowcount
+
+
+# -- metrics --------------------------------------------------------------------------------------
+
+
+def record_metrics(op: base.RecordMetrics, now: float | None) -> Plan[None]:
+    counts = list(op.counts)
+    if not counts:
+        return None
+    yield Statement("record_metrics", {
+        "queues": [c.queue for c in counts], "minutes": [c.minute for c in counts],
+        "names": [c.name for c in counts], "values": [float(c.value) for c in counts],
+    })
+    return None
+
+
+def metrics_read(op: base.MetricsRead, now: float | None) -> Plan[list[base.MetricCount]]:
+    reply = yield Statement("metrics_read", {"since_minute": op.since_minute,
+                                             "until_minute": op.until_minute})
+    return [base.MetricCount(q, int(m), n, float(v)) for q, m, n, v in reply.rows]
 
 
 # -- queues ---------------------------------------------------------------------------------------
@@ -333,6 +362,8 @@ SPECS: dict[type[Any], Spec] = {
     base.Purge: Spec(purge),
     base.Prune: Spec(prune, transaction=True),
     base.PauseQueue: Spec(pause_queue),
+    base.RecordMetrics: Spec(record_metrics),
+    base.MetricsRead: Spec(metrics_read, writes=False),
     base.RegisterWorker: Spec(register_worker),
     base.UnregisterWorker: Spec(unregister_worker),
     base.AcquireLock: Spec(acquire_lock),

@@ -24,6 +24,10 @@ Each state has exactly one index, so counts are ZCARDs and a task is in one inde
 Beside the group, under the same tag (passed after the groups, only to the scripts that use it)::
 
     conveyor:{q}:paused     string  present while the queue is paused (claims skip the queue)
+    conveyor:{q}:totals     hash    metric name -> total since the beginning (never expires)
+    conveyor:{q}:minutes    hash    '<minute>:<name>' -> count of that minute (backend clock,
+                                    floor(epoch / 60)); old fields pruned, the key expires an
+                                    hour after the queue's last write
 
 Global::
 
@@ -94,6 +98,15 @@ def queue_keys(queue: str) -> QueueKeys:
 def paused(queue: str) -> str:
     """The pause flag of ``queue`` (same hash tag as its group)."""
     return queue_keys(queue).tasks.removesuffix(":tasks") + ":paused"
+
+
+def metrics(queues: list[str]) -> list[str]:
+    """The metrics keys of ``queues``: totals then minutes, queue after queue."""
+    found = []
+    for queue in queues:
+        tag = queue_keys(queue).tasks.removesuffix(":tasks")
+        found += [f"{tag}:totals", f"{tag}:minutes"]
+    return found
 
 
 def groups(queues: list[str]) -> list[str]:

@@ -77,7 +77,7 @@ class Planner:
                 float(t.result_ttl_seconds),
             ]
         reply = yield Eval("enqueue", [keys.SEQUENCE, keys.IDEMPOTENCY, keys.QUEUES,
-                                       *keys.groups(queues)], args)
+                                       *keys.groups(queues), *keys.metrics(queues)], args)
         if self.wait_for_aof:
             local, _ = yield Command(("WAITAOF", 1, 0, 0))
             if local < 1:
@@ -152,11 +152,15 @@ class Planner:
         queues = yield from self._registered()
         if not queues:
             return base.Recovered(0, 0)
-        requeued, dead = yield Eval(
+        reply = yield Eval(
             "recover_expired", [keys.SEQUENCE, *keys.groups(queues)],
             [self._now(), op.max_worker_lost, op.limit],
         )
-        return base.Recovered(requeued=int(requeued), dead=int(dead))
+        per_queue = {
+            queue: (int(reply[2 + 2 * i]), int(reply[3 + 2 * i]))
+            for i, queue in enumerate(queues) if int(reply[2 + 2 * i]) or int(reply[3 + 2 * i])
+        }
+        return base.Recovered(requeued=int(reply[0]), dead=int(reply[1]), per_queue=per_queue)
 
     def _Cancel(self, op: base.Cancel) -> Plan[list[str]]:
         return (yield from self._by_ids("cancel", op.ids, []))
@@ -187,7 +191,37 @@ class Planner:
             "prune", [keys.IDEMPOTENCY, keys.WORKERS, *keys.groups(queues)],
             [self._now(), float(op.worker_silence_seconds), PRUNE_LIMIT],
         )
+        if queues:  # recording nothing prunes each queue's old per-minute fields
+            yield Eval("record_metrics", keys.metrics(queues),
+                       [self._now(), float(op.metrics_retention_seconds)])
         return int(deleted)
+
+    # -- metrics ---------------------------------------------------------------------------------
+
+    def _RecordMetrics(self, op: base.RecordMetrics) -> Plan[None]:
+        if not op.counts:
+            return
+        queues = list(dict.fromkeys(c.queue for c in op.counts))
+        group = {q: i + 1 for i, q in enumerate(queues)}
+        args: list[Arg] = [self._now(), float(op.retention_seconds)]
+        for c in op.counts:
+            args += [group[c.queue], c.minute, c.name, repr(float(c.value))]
+        yield Eval("record_metrics", keys.metrics(queues), args)
+
+    def _MetricsRead(self, op: base.MetricsRead) -> Plan[list[base.MetricCount]]:
+        queues = yield from self._registered()
+        if not queues:
+            return []
+        reply = yield Eval("metrics_read", keys.metrics(queues),
+                           [op.since_minute, op.until_minute])
+        found = []
+        for queue, (totals, minutes) in zip(queues, reply, strict=True):
+            for i in range(0, len(totals), 2):
+                found.append(base.MetricCount(queue, 0, totals[i].decode(), float(totals[i + 1])))
+            for i in range(0, len(minutes), 2):
+                minute, _, name = minutes[i].decode().partition(":")
+                found.append(base.MetricCount(queue, int(minute), name, float(minutes[i + 1])))
+        return found
 
     def _registered(self) -> Plan[list[str]]:
         registered = yield Command(("SMEMBERS", keys.QUEUES))

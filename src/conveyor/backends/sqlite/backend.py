@@ -93,6 +93,8 @@ class SQLiteBackend:
             base.Purge: self._purge,
             base.Prune: self._prune,
             base.PauseQueue: self._pause_queue,
+            base.RecordMetrics: self._record_metrics,
+            base.MetricsRead: self._metrics_read,
             base.RegisterWorker: self._register_worker,
             base.UnregisterWorker: self._unregister_worker,
             base.AcquireLock: self._acquire_lock,
@@ -108,7 +110,7 @@ class SQLiteBackend:
         }
         self._readonly = {
             base.GetTasks, base.ListTasks, base.QueueStatsRead, base.ListWorkers,
-            base.NextDueAt, base.Now, base.GetScheduleRuns,
+            base.NextDueAt, base.Now, base.GetScheduleRuns, base.MetricsRead,
         }
         self._wakes_workers = {base.Enqueue, base.Fail, base.Release, base.Requeue,
                                base.RecoverExpired, base.PauseQueue}
@@ -264,6 +266,7 @@ class SQLiteBackend:
         self, conn: sqlite3.Connection, op: base.Enqueue, now: float
     ) -> list[base.EnqueueOutcome]:
         outcomes = []
+        created: dict[str, int] = {}
         insert, existing = QUERIES["enqueue"], QUERIES["enqueue_existing"]
         for task in op.tasks:
             due = task.eta if task.eta is not None else now + task.delay_seconds
@@ -280,9 +283,13 @@ class SQLiteBackend:
             )
             if cursor.rowcount == 1:
                 outcomes.append(base.EnqueueOutcome(task.id, created=True))
+                created[task.queue] = created.get(task.queue, 0) + 1
             else:
                 row = conn.execute(existing, {"idempotency_key": task.idempotency_key}).fetchone()
                 outcomes.append(base.EnqueueOutcome(row[0], created=False))
+        for queue, count in created.items():
+            conn.execute(QUERIES["enqueue_count"],
+                         {"queue": queue, "minute": int(now // 60), "count": count})
         return outcomes
 
     def _claim(
@@ -355,8 +362,7 @@ class SQLiteBackend:
             QUERIES["recover_expired"],
             {"now": now, "max_worker_lost": op.max_worker_lost, "limit": op.limit},
         ).fetchall()
-        dead = sum(1 for (state,) in rows if state == "DEAD")
-        return base.Recovered(requeued=len(rows) - dead, dead=dead)
+        return base.recovered(rows)
 
     def _purge(self, conn: sqlite3.Connection, op: base.Purge, now: float) -> int:
         return conn.execute(QUERIES["purge"], {"queue": op.queue, "state": op.state}).rowcount
@@ -365,7 +371,24 @@ class SQLiteBackend:
         conn.execute(
             QUERIES["prune_workers"], {"now": now, "silence": op.worker_silence_seconds}
         )
+        conn.execute(QUERIES["prune_metrics"],
+                     {"before_minute": int((now - op.metrics_retention_seconds) // 60)})
         return conn.execute(QUERIES["prune"], {"now": now, "limit": 10_000}).rowcount
+
+    def _record_metrics(
+        self, conn: sqlite3.Connection, op: base.RecordMetrics, now: float
+    ) -> None:
+        conn.executemany(QUERIES["record_metrics"], [
+            {"queue": c.queue, "minute": minute, "name": c.name, "value": c.value}
+            for c in op.counts for minute in (c.minute, 0)
+        ])
+
+    def _metrics_read(
+        self, conn: sqlite3.Connection, op: base.MetricsRead, now: float
+    ) -> list[base.MetricCount]:
+        rows = conn.execute(QUERIES["metrics_read"], {"since_minute": op.since_minute,
+                                                      "until_minute": op.until_minute})
+        return [base.MetricCount(q, int(m), n, float(v)) for q, m, n, v in rows]
 
     def _pause_queue(self, conn: sqlite3.Connection, op: base.PauseQueue, now: float) -> None:
         conn.execute(QUERIES["pause_queue"],

@@ -27,5 +27,5 @@ recovered AS (
     WHERE t.seq = expired.seq
     RETURNING t.state, t.queue
 )
-SELECT state, CASE WHEN state = 'PENDING' THEN pg_notify('conveyor_work', queue) END
+SELECT state, CASE WHEN state = 'PENDING' THEN pg_notify('conveyor_work', queue) END, queue
 FROM recovered

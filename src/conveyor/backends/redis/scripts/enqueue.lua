@@ -8,6 +8,9 @@
 -- KEYS[2]  conveyor:idempotency        hash, key -> task id
 -- KEYS[3]  conveyor:queues             set, the queue registry
 -- KEYS[4..] one group per queue (conveyor:{q}:tasks ... :signal, see keys.py)
+-- KEYS[4+G*GROUP_SIZE..] then per queue its metrics: conveyor:{q}:totals (hash, name -> total)
+--           and conveyor:{q}:minutes (hash, '<minute>:<name>' -> count); each created task
+--           adds 1 to `enqueued` in both
 -- ARGV[1]  now override, epoch seconds ('' = Redis TIME; tests only)
 -- ARGV[2]  number of groups G; ARGV[3 .. 2+G] their queue names
 -- then 11 per task: group (1-based), id, name, payload, priority, max_retries,
@@ -65,8 +68,15 @@ for _, a in ipairs(plan) do
     store(key_of(4, group, TASKS), id, rec)
     if key ~= '' then redis.call('HSET', KEYS[2], key, id) end
 end
+local minute_field = math.floor(now / 60) .. ':enqueued'
 for g = 1, ngroups do
     redis.call('SADD', KEYS[3], ARGV[2 + g])
-    if woken[g] then signal(4, g, woken[g]) end
+    if woken[g] then
+        signal(4, g, woken[g])
+        local metrics = 3 + ngroups * GROUP_SIZE + 2 * g
+        redis.call('HINCRBY', KEYS[metrics - 1], 'enqueued', woken[g])
+        redis.call('HINCRBY', KEYS[metrics], minute_field, woken[g])
+        redis.call('EXPIRE', KEYS[metrics], 3660) -- an hour of retention, then a minute
+    end
 end
 return reply

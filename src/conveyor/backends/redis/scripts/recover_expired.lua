@@ -6,12 +6,14 @@
 -- KEYS[2..] one group per queue (conveyor:{q}:tasks ... :signal, see keys.py)
 -- ARGV[1]  now override, epoch seconds ('' = Redis TIME; tests only)
 -- ARGV[2]  max_worker_lost;  ARGV[3] limit (tasks recovered at most, over all groups)
--- Returns: {requeued, dead}
+-- Returns: {requeued, dead, then per group: requeued, dead} (the metrics count expiries per queue)
 local now = clock_now(ARGV[1])
 local max_lost, left = tonumber(ARGV[2]), tonumber(ARGV[3])
 local ngroups = (#KEYS - 1) / GROUP_SIZE
 local requeued, dead = 0, 0
+local per_group = {}
 for g = 1, ngroups do
+    per_group[2 * g - 1], per_group[2 * g] = 0, 0
     if left <= 0 then break end
     local expired = redis.call('ZRANGEBYSCORE', key_of(2, g, LEASED), '-inf', '(' .. num(now),
                                'LIMIT', 0, left)
@@ -26,14 +28,18 @@ for g = 1, ngroups do
             rec[DEAD_REASON], rec[COMPLETED] = 'worker_lost', now
             move(2, g, id, rec, 'DEAD', now)
             dead = dead + 1
+            per_group[2 * g] = per_group[2 * g] + 1
         else
             rec[SEQUENCE] = redis.call('INCR', KEYS[1])
             move(2, g, id, rec, 'PENDING', ready_score(rec))
             signal(2, g, 1)
             requeued = requeued + 1
+            per_group[2 * g - 1] = per_group[2 * g - 1] + 1
         end
         store(key_of(2, g, TASKS), id, rec)
     end
     left = left - #expired
 end
-return {requeued, dead}
+local reply = {requeued, dead}
+for _, n in ipairs(per_group) do reply[#reply + 1] = n end
+return reply

@@ -15,4 +15,4 @@ WHERE seq IN (
     WHERE state = 'RUNNING' AND lease_expires_at < :now
     LIMIT :limit
 )
-RETURNING state
+RETURNING state, queue
