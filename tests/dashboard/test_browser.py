@@ -136,6 +136,16 @@ def test_the_overview_shows_a_queue_depth_change_after_an_enqueue(
     dashboard_app.send.enqueue("late@example.com")
     expect(depth).to_have_text("4", timeout=10_000)
     shoot(page, "overview")
+    off_loop(lambda: app.run_until_idle(["email"], timeout=20))  # a real worker drains it
+    expect(depth).to_have_text("0", timeout=10_000)
+    card = page.locator('.card[data-queue="email"]')  # type: ignore[attr-defined]
+    expect(card.locator('[data-count="DONE"]')).to_have_text("4")
+    expect(card.locator('[data-field="latency"]')).not_to_have_text("— / — / —")
+    for chart in ("throughput", "latency"):  # drawn from the backend's per-minute series
+        marks = page.locator(f'svg[data-chart="{chart}"] :is(polyline, circle)')  # type: ignore[attr-defined]
+        expect(marks.first).to_be_attached()
+        expect(page.locator(f'svg[data-chart="{chart}"] .nodata')).to_have_count(0)  # type: ignore[attr-defined]
+    shoot(page, "overview-drained")
 
 
 def test_a_dead_task_is_requeued_from_the_dlq_page(served: tuple[Conveyor, str],

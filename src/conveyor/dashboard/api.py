@@ -97,11 +97,15 @@ QUEUE_FILTER = Param("queue", "query", NAME_SCHEMA, "Only this queue.")
 STATE_FILTER = Param("state", "query", STATE_SCHEMA, "Only tasks in this state.")
 QUEUE = Param("queue", "path", NAME_SCHEMA, "Queue name.", required=True)
 TASK_ID = Param("task_id", "path", NAME_SCHEMA, "Task id.", required=True)
+WINDOW = Param("window", "query", {"type": "integer", "minimum": service.MIN_WINDOW,
+                                   "maximum": service.MAX_WINDOW,
+                                   "default": service.DEFAULT_WINDOW},
+               "Seconds of history for counters, latencies and the per-minute series.")
 SCHEDULE = Param("name", "path", NAME_SCHEMA, "Schedule name.", required=True)
 
 
 def _stats(d: Dashboard, p: dict[str, Any], _: Any) -> StatsView:
-    return service.stats_view(d.app, d.read_only)
+    return service.stats_view(d.app, d.read_only, p["window"])
 
 
 def _workers(d: Dashboard, p: dict[str, Any], _: Any) -> WorkersView:
@@ -110,9 +114,10 @@ def _workers(d: Dashboard, p: dict[str, Any], _: Any) -> WorkersView:
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/stats", "getStats", "Every queue's card and the worker fleet.",
-             _stats, StatsView, statuses=()),
+             _stats, StatsView, (WINDOW,)),
     Endpoint("GET", "/queues/{queue}", "getQueue", "One queue's depth, counters and latency.",
-             lambda d, p, _: service.one_queue(d.app, p["queue"]), QueueView, (QUEUE,),
+             lambda d, p, _: service.one_queue(d.app, p["queue"], p["window"]), QueueView,
+             (QUEUE, WINDOW),
              statuses=(400, 404)),
     Endpoint("GET", "/tasks", "listTasks", "Tasks, filtered by queue and state, paged.",
              lambda d, p, _: service.task_page(d.app, p["queue"], p["state"], p["limit"],

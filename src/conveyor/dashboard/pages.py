@@ -64,10 +64,21 @@ def _int(request: Request, name: str, default: int = 0) -> int:
 # -- pages ---------------------------------------------------------------------------------------
 
 
+WINDOWS = [("5m", 300), ("15m", 900), ("1h", 3600), ("6h", 21600), ("24h", 86400)]
+
+
 async def overview(request: Request) -> Response:
     d = dashboard_of(request)
-    stats = await run_in_threadpool(service.stats_view, d.app, d.read_only)
-    return render(request, "overview.html", stats=stats, page="overview")
+    try:
+        window = _int(request, "window", service.DEFAULT_WINDOW)
+        if not service.MIN_WINDOW <= window <= service.MAX_WINDOW:
+            raise service.BadRequest(f"window must be between {service.MIN_WINDOW} and "
+                                     f"{service.MAX_WINDOW} seconds")
+    except ServiceError as exc:
+        return error_page(request, exc)
+    stats = await run_in_threadpool(service.stats_view, d.app, d.read_only, window)
+    return render(request, "overview.html", stats=stats, page="overview", window=window,
+                  windows=WINDOWS)
 
 
 async def queue_page(request: Request) -> Response:
@@ -319,11 +330,18 @@ def percent(value: float) -> str:
     return f"{value * 100:.0f}%"
 
 
+def rate(per_second: float) -> str:
+    """Slow queues read better per minute (as the page's script shows them too)."""
+    if per_second >= 1:
+        return f"{per_second:.1f}/s"
+    return f"{per_second * 60:.1f}/min"
+
+
 def pathpart(value: str) -> str:
     return quote(str(value), safe="")
 
 
 FILTERS: dict[str, Callable[..., str]] = {
     "when": when, "duration": duration, "pretty": pretty, "percent": percent,
-    "pathpart": pathpart,
+    "pathpart": pathpart, "rate": rate,
 }

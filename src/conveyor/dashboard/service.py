@@ -36,6 +36,8 @@ MAX_PAGE = 500
 MAX_IDS = 1000
 MAX_NAME = 200
 REQUEUE_ALL_BATCH = 500
+DEFAULT_WINDOW = 300
+MIN_WINDOW, MAX_WINDOW = 60, 86400
 
 
 class BadRequest(Exception):
@@ -125,8 +127,8 @@ def workers_view(workers: list[WorkerInfo]) -> WorkersView:
     )
 
 
-def stats_view(app: Conveyor, read_only: bool) -> StatsView:
-    stats = app.stats()
+def stats_view(app: Conveyor, read_only: bool, window: float = DEFAULT_WINDOW) -> StatsView:
+    stats = app.stats(window=window)
     queues = dict(stats.queues)
     for name in app.all_queues():  # a declared queue with nothing in it yet still gets a card
         queues.setdefault(name, QueueStats(queue=name, counts={}))
@@ -140,9 +142,9 @@ def stats_view(app: Conveyor, read_only: bool) -> StatsView:
     )
 
 
-def one_queue(app: Conveyor, queue: str) -> QueueView:
+def one_queue(app: Conveyor, queue: str, window: float = DEFAULT_WINDOW) -> QueueView:
     check_name(queue)
-    for view in stats_view(app, read_only=False).queues:
+    for view in stats_view(app, read_only=False, window=window).queues:
         if view.queue == queue:
             return view
     raise NotFound(f"no queue named {queue!r}")

@@ -34,6 +34,9 @@
     }
     return Math.floor(seconds / 3600) + "h " + String(Math.floor((seconds % 3600) / 60)).padStart(2, "0") + "m";
   }
+  function rate(perSecond) {  // slow queues read better per minute
+    return perSecond >= 1 ? perSecond.toFixed(1) + "/s" : (perSecond * 60).toFixed(1) + "/min";
+  }
   function percent(value) { return Math.round(value * 100) + "%"; }
   function compact(value) {
     if (value >= 1e6) return (value / 1e6).toFixed(1) + "M";
@@ -64,7 +67,7 @@
     const all = [].concat.apply([], series.map(function (s) { return s.points; }));
     svg.appendChild(el("line", { x1: left, y1: size.height - bottom, x2: size.width - right,
       y2: size.height - bottom, class: "axis" }));
-    if (all.length < 2) {
+    if (all.length < 1) {
       svg.appendChild(el("text", { x: size.width / 2, y: size.height / 2, "text-anchor": "middle",
         class: "nodata" }, "no data yet"));
       return;
@@ -89,9 +92,16 @@
     svg.appendChild(el("text", { x: size.width - right, y: size.height - 3, "text-anchor": "end",
       class: "tick" }, "now"));
     series.forEach(function (s, index) {
-      if (!s.points.length) return;
       const path = s.points.map(function (p) { return sx(p[0]).toFixed(1) + "," + sy(p[1]).toFixed(1); });
-      svg.appendChild(el("polyline", { points: path.join(" "), class: "line s" + (index % 6) }));
+      if (path.length > 1) {
+        svg.appendChild(el("polyline", { points: path.join(" "), class: "line s" + (index % 6) }));
+      }
+      if (path.length < 3) {  // too few for a line to show: mark each point
+        s.points.forEach(function (p) {
+          svg.appendChild(el("circle", { cx: sx(p[0]).toFixed(1), cy: sy(p[1]).toFixed(1), r: 2.5,
+            class: "dot s" + (index % 6) }));
+        });
+      }
     });
   }
 
@@ -166,7 +176,7 @@
       Object.keys(q.counts).forEach(function (state) {
         setText(card, '[data-count="' + state + '"]', String(q.counts[state]));
       });
-      setText(card, '[data-field="throughput"]', q.throughput.toFixed(2));
+      setText(card, '[data-field="throughput"]', rate(q.throughput));
       setText(card, '[data-field="latency"]', [q.latency.p50, q.latency.p95, q.latency.p99].map(duration).join(" / "));
       setText(card, '[data-field="wait"]', duration(q.wait.p99));
       setText(card, '[data-field="oldest"]', duration(q.oldest_pending_age));
@@ -201,7 +211,7 @@
 
   let failures = 0;
   function poll() {
-    fetch(base + "/api/stats", { credentials: "same-origin", headers: { accept: "application/json" } })
+    fetch(base + "/api/stats?window=" + encodeURIComponent(live.dataset.window || "300"), { credentials: "same-origin", headers: { accept: "application/json" } })
       .then(function (response) {
         if (!response.ok) throw new Error("HTTP " + response.status);
         return response.json();
