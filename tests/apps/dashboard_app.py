@@ -6,6 +6,8 @@ The URL comes from CONVEYOR_URL, so a test and the server process it starts shar
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
 
 from conveyor import Conveyor
 
@@ -30,3 +32,11 @@ def build(day: str) -> dict[str, str]:
 @app.cron("0 3 * * *", name="nightly", queue="reports")
 def nightly() -> str:
     return "done"
+
+
+@app.task(queue="slow")
+def hold(path: str, seconds: float = 30.0) -> None:
+    """Runs until ``path`` exists (at most ``seconds``): a busy slot for as long as a test needs."""
+    deadline = time.monotonic() + seconds
+    while not Path(path).exists() and time.monotonic() < deadline:
+        time.sleep(0.01)

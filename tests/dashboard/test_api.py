@@ -4,6 +4,7 @@ PostgreSQL through the same routes."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -23,7 +24,7 @@ def test_stats_lists_declared_queues_and_counts_enqueued_tasks(
     app: Conveyor, client: TestClient
 ) -> None:
     empty = client.get("/api/stats").json()
-    assert {q["queue"] for q in empty["queues"]} == {"email", "reports"}
+    assert {q["queue"] for q in empty["queues"]} == {"email", "reports", "slow"}
     assert all(q["depth"] == 0 and q["workers"] == 0 for q in empty["queues"])
     assert empty["workers"] == {"workers": [], "busy_slots": 0, "total_slots": 0,
                                 "utilization": 0.0}
@@ -147,6 +148,21 @@ def test_workers_show_utilization_of_a_live_worker(
     assert listed[0]["concurrency"] == 4 and listed[0]["queues"] == ["email"]
     assert 0.0 <= listed[0]["utilization"] <= 1.0
     assert client.get("/api/queues/email").json()["workers"] == 1
+    worker.stop()
+
+
+def test_a_busy_slot_shows_as_utilization(app: Conveyor, client: TestClient, tmp_path: Path,
+                                          start_worker: Callable[..., RunningWorker]) -> None:
+    release = tmp_path / "release"
+    worker = start_worker(app, ["slow"], concurrency=2)
+    dashboard_app.hold.enqueue(str(release))
+    try:
+        busy = wait_until(lambda: client.get("/api/workers").json()["busy_slots"] == 1 and
+                          client.get("/api/workers").json(), timeout=30)
+        assert busy["utilization"] == 0.5 and busy["workers"][0]["utilization"] == 0.5
+        assert client.get("/api/queues/slow").json()["running"] == 1
+    finally:
+        release.touch()
     worker.stop()
 
 

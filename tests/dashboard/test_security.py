@@ -107,7 +107,11 @@ def test_cross_origin_posts_are_refused_even_with_a_token(app: Conveyor,
     same = client.post("/api/queues/email/pause", headers={
         "X-CSRF-Token": token, "Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"})
     assert same.status_code == 200
-    assert app.paused_queues() == {"email"}
+    proxied = client.post("/api/queues/reports/pause", headers={
+        "X-CSRF-Token": token, "Origin": "https://ops.example.com",
+        "X-Forwarded-Host": "ops.example.com"})
+    assert proxied.status_code == 200
+    assert app.paused_queues() == {"email", "reports"}
 
 
 def test_gets_never_change_state(app: Conveyor, client: TestClient) -> None:

@@ -187,7 +187,11 @@ class Csrf:
 
 
 def _same_origin(origin: str, request: Request) -> bool:
-    parts = urlsplit(origin)
-    host = Headers(scope=request.scope).get("host", "")
-    return bool(parts.netloc) and parts.netloc.lower() == host.lower()
+    """The browser's origin against the host it asked for: ``Host``, or the one a reverse proxy
+    that rewrites ``Host`` passes on in ``X-Forwarded-Host``."""
+    netloc = urlsplit(origin).netloc.lower()
+    headers = Headers(scope=request.scope)
+    hosts = {headers.get("host", "").lower()}
+    hosts |= {h.strip().lower() for h in headers.get("x-forwarded-host", "").split(",")}
+    return bool(netloc) and netloc in hosts - {""}
 
