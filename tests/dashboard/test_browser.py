@@ -119,6 +119,17 @@ def shoot(page: object, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
 
 
+def test_the_served_dashboard_requires_its_credentials(served: tuple[Conveyor, str]) -> None:
+    _, base = served
+    for path in ("/", "/api/stats", "/static/dashboard.js"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{base}{path}", timeout=5)
+        assert refused.value.code == 401
+        assert refused.value.headers["WWW-Authenticate"].startswith("Basic")
+        refused.value.close()
+    assert _answers(f"{base}/api/stats")
+
+
 def test_the_overview_shows_a_queue_depth_change_after_an_enqueue(
     served: tuple[Conveyor, str], page: object
 ) -> None:

@@ -192,7 +192,7 @@ def _endpoint(spec: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                 if refusal:
                     raise service.Forbidden(refusal)
             body = await _body(request, spec)
-            if spec.operation == "getCsrfToken":
+            if spec.operation == "getCsrfToken":  # the one route that also sets a cookie
                 token = dashboard.csrf.token_for(request)
                 response = json_response(CsrfToken(token=token))
                 dashboard.csrf.set_cookie(request, response, token)

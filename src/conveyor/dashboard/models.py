@@ -8,6 +8,7 @@ documentation cannot drift from the responses.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
 
@@ -111,9 +112,13 @@ class Error(msgspec.Struct, kw_only=True):
 
 # -- request bodies ------------------------------------------------------------------------------
 
+TaskId = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+TaskIds = Annotated[list[TaskId], msgspec.Meta(max_length=1000)]
+QueueName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
 
 class IdsBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    ids: list[str]
+    ids: Annotated[TaskIds, msgspec.Meta(min_length=1)]
 
 
 class PurgeBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -123,11 +128,11 @@ class PurgeBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class DeadRequeueBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Requeue ``ids``, or with ``all`` every dead task (of ``queue`` when given)."""
 
-    ids: list[str] = msgspec.field(default_factory=list)
+    ids: TaskIds = msgspec.field(default_factory=list)
     all: bool = False
-    queue: str | None = None
+    queue: QueueName | None = None
 
 
 class DeadPurgeBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    queue: str | None = None
+    queue: QueueName | None = None
     """None purges the dead tasks of every queue."""
