@@ -199,10 +199,16 @@ def test_pause_a_queue_and_purge_with_confirmation_then_tour_every_page(
     page.goto(f"{base}/")  # type: ignore[attr-defined]
     expect(page.locator('.card[data-queue="email"] [data-badge="paused"]')).to_be_visible()  # type: ignore[attr-defined]
     page.goto(f"{base}/queues/email?state=PENDING")  # type: ignore[attr-defined]
+    pending = page.locator('.tabs [data-count="PENDING"]')  # type: ignore[attr-defined]
+    expect(pending).to_have_text("2")
+    dashboard_app.send.enqueue("third@example.com")
+    expect(pending).to_have_text("3", timeout=10_000)  # the queue page's numbers are live too
+    expect(page.locator('[data-live-queue] [data-field="depth"]')).to_have_text("3")  # type: ignore[attr-defined]
+    page.reload()  # type: ignore[attr-defined]
     shoot(page, "queue")
     page.once("dialog", lambda dialog: dialog.accept())  # type: ignore[attr-defined]
     page.get_by_role("button", name="Purge PENDING").click()  # type: ignore[attr-defined]
-    expect(page.locator(".notice")).to_contain_text("Purged 2 PENDING tasks")  # type: ignore[attr-defined]
+    expect(page.locator(".notice")).to_contain_text("Purged 3 PENDING tasks")  # type: ignore[attr-defined]
     assert app.list_tasks("email", "PENDING") == []
     page.goto(f"{base}/tasks/{dead}")  # type: ignore[attr-defined]
     expect(page.locator("pre.traceback")).to_contain_text("RuntimeError")  # type: ignore[attr-defined]

@@ -46,6 +46,11 @@
     return String(Math.round(value));
   }
 
+  function setText(root, selector, text) {
+    const node = root && root.querySelector(selector);
+    if (node && node.textContent !== text) node.textContent = text;
+  }
+
   // -- SVG charts -------------------------------------------------------------------------------
   function el(name, attrs, text) {
     const node = document.createElementNS(SVG, name);
@@ -135,15 +140,35 @@
     });
   }
 
+  // -- a queue page's live numbers (its task list stays as loaded: rows do not jump) -----------
+  const liveQueue = document.querySelector("[data-live-queue]");
+  if (liveQueue) {
+    const tabs = document.querySelector(".tabs");
+    const pollQueue = function () {
+      fetch(base + "/api/queues/" + encodeURIComponent(liveQueue.dataset.liveQueue),
+        { credentials: "same-origin", headers: { accept: "application/json" } })
+        .then(function (response) { if (!response.ok) throw new Error("HTTP " + response.status); return response.json(); })
+        .then(function (q) {
+          setText(liveQueue, '[data-field="depth"]', String(q.depth));
+          setText(liveQueue, '[data-field="running"]', String(q.running));
+          setText(liveQueue, '[data-field="workers"]', String(q.workers));
+          setText(liveQueue, '[data-field="throughput"]', rate(q.throughput));
+          setText(liveQueue, '[data-field="latency"]', duration(q.latency.p99));
+          setText(liveQueue, '[data-field="oldest"]', duration(q.oldest_pending_age));
+          Object.keys(q.counts).forEach(function (state) {
+            setText(tabs, '[data-count="' + state + '"]', String(q.counts[state]));
+          });
+        })
+        .catch(function () { /* the next poll tries again */ })
+        .finally(function () { window.setTimeout(pollQueue, pollMs); });
+    };
+    window.setTimeout(pollQueue, pollMs);
+  }
+
   // -- the overview's live loop -----------------------------------------------------------------
   const live = document.querySelector("[data-live-stats]");
   if (!live) return;
   const history = {};  // queue -> [[ms, depth], ...], sampled by this page while it is open
-
-  function setText(root, selector, text) {
-    const node = root.querySelector(selector);
-    if (node && node.textContent !== text) node.textContent = text;
-  }
 
   function minuteSeries(queues, pick, combine) {
     const byMinute = {};
