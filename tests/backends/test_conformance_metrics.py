@@ -147,3 +147,51 @@ def test_workers_count_a_known_mix_exactly(backend_kind: BackendKind, tmp_path: 
         assert samples[("conveyor_task_latency_seconds_count", (("queue", "mix"),))] == 8
     finally:
         app.close()
+
+
+def test_cancel_counts_cancelled_tasks_per_queue(backend: Backend, clock) -> None:
+    from conveyor.backends.base import Cancel
+
+    minute = int(clock.now // 60)
+    a1, a2, b1 = enqueue(backend, new_task("a"), new_task("a", delay=60.0), new_task("b"))
+    claim(backend, ["b"])
+    assert sorted(backend.execute(Cancel([a1, a2, b1, "missing"]))) == sorted([a1, a2])
+    read = _read(backend, minute, minute)
+    assert read[("a", minute, "cancelled")] == 2 and read[("a", 0, "cancelled")] == 2
+    assert ("b", 0, "cancelled") not in read
+
+
+@pytest.mark.slow
+def test_worker_processes_add_up_to_exact_cluster_wide_counts(
+    backend_kind: BackendKind, tmp_path: Path
+) -> None:
+    """Two worker processes drain one queue together; each flushes its own counts, and the
+    backend's figures are the exact sum, read by a third process."""
+    import os
+    import subprocess
+    import sys
+
+    if not backend_kind.shared_store:
+        pytest.skip(f"{backend_kind.name}: other processes cannot reach this store")
+    url = backend_kind.url(tmp_path)
+    app = Conveyor(url)
+    tests_dir = Path(__file__).resolve().parent.parent
+    try:
+        from apps.basic import add
+
+        app.task(name=add.name, queue="default")(add.func).enqueue_many(
+            [((n, n), {}) for n in range(300)])
+        env = {**os.environ, "CONVEYOR_URL": url, "PYTHONPATH": str(tests_dir)}
+        workers = [
+            subprocess.Popen([sys.executable, "-m", "conveyor", "worker", "apps.basic:app",
+                              "-q", "default", "--burst", "--concurrency", "8"],
+                             env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+            for _ in range(2)
+        ]
+        assert [w.wait(120) for w in workers] == [0, 0]
+        stats = app.stats().queues["default"]
+        assert (stats.enqueued, stats.succeeded, stats.failed) == (300, 300, 0)
+        assert stats.wait.count == 300 and stats.latency.count == 300
+    finally:
+        app.close()

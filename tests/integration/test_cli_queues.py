@@ -64,3 +64,26 @@ def test_a_running_worker_stops_taking_from_a_paused_queue(
     app.resume("jobs")
     wait_until(lambda: all(h.info().state == "DONE" for h in handles), timeout=10)  # type: ignore[union-attr]
     assert sorted(ran) == list(range(5))
+
+
+def test_stats_report_the_utilization_of_a_busy_worker(
+    app: Conveyor, start_worker: Callable[..., object]
+) -> None:
+    import threading
+
+    release = threading.Event()
+
+    @app.task(queue="slow")
+    def hold() -> None:
+        release.wait(30)
+
+    start_worker(app, ["slow"], concurrency=4, heartbeat_interval=0.05)
+    for _ in range(2):
+        hold.enqueue()
+    try:
+        stats = wait_until(lambda: (s := app.stats()).busy_slots == 2 and s, timeout=15)
+        assert stats.total_slots == 4 and stats.utilization == 0.5
+        assert stats.queues["slow"].utilization == 0.5
+        assert stats.queues["slow"].workers == 1
+    finally:
+        release.set()

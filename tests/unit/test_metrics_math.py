@@ -100,3 +100,19 @@ def test_the_recorder_aggregates_outcomes_into_one_transition() -> None:
     assert sum(v for k, v in totals.items() if k.startswith("latency_b")) == 1
     recorder.put_back(op)
     assert recorder.pending
+
+
+def test_busy_meter_reports_the_time_average_since_the_last_heartbeat() -> None:
+    from conveyor.worker.metrics import BusyMeter
+
+    now = [100.0]
+    meter = BusyMeter(clock=lambda: now[0])
+    meter.set(4)
+    now[0] += 1.0  # 4 busy for 1 s
+    meter.set(0)
+    now[0] += 3.0  # idle for 3 s
+    assert meter.average() == 1  # 4 slot-seconds over 4 s
+    meter.set(2)
+    now[0] += 2.0
+    assert meter.average() == 2
+    assert meter.average() == 2  # no time passed: the current value

@@ -135,7 +135,7 @@ def prometheus_rules(rules: list[AlertRule], window: str = "5m", for_: str = "2m
 
 def _rule_exprs(rule: AlertRule, window: str) -> list[tuple[str, str, str]]:
     """(alert name, PromQL, summary) per threshold of ``rule``."""
-    where = f'queue="{rule.queue}"' if rule.queue is not None else ""
+    where = f"queue={json.dumps(rule.queue)}" if rule.queue is not None else ""
     sel = "{" + where + "}"
     with_state = "{" + ",".join(x for x in (where, 'state="PENDING"') if x) + "}"
     dead = "{" + ",".join(x for x in (where, 'status="dead"') if x) + "}"

@@ -11,18 +11,25 @@ task.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from typing import NamedTuple
 
 from conveyor.backends.base import ClaimedTask, Completion, Failure, MetricCount, RecordMetrics
-from conveyor.metrics.histogram import bucket_name, bucket_of, sum_name
+from conveyor.metrics.histogram import BUCKETS, COUNTERS, all_names, bucket_of, sum_name
 
 FLUSH_INTERVAL_SECONDS = 1.0
+NAMES = all_names()
+"""The layout of one (queue, minute) vector of counts: counters, then per histogram its sum and
+its buckets (see :func:`conveyor.metrics.histogram.all_names`)."""
+_AT = {name: index for index, name in enumerate(NAMES)}
+_FAILED = _AT["failed"]
+_WAIT_SUM, _LATENCY_SUM = _AT[sum_name("wait")], _AT[sum_name("latency")]
+_WAIT_FIRST, _LATENCY_FIRST = _WAIT_SUM + 1, _LATENCY_SUM + 1
+assert len(NAMES) == len(COUNTERS) + 2 * (1 + BUCKETS)
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """How one attempt ended, on the backend's clock."""
+class Sample(NamedTuple):
+    """How one attempt ended, on the backend's clock (a tuple: one per task, made cheaply)."""
 
     queue: str
     outcome: str
@@ -53,7 +60,7 @@ class MetricsRecorder:
         self._claimed: dict[str, tuple[float, float]] = {}
         """id -> (claim time on the backend clock, monotonic time of the claim's reply)."""
         self._started: dict[str, float] = {}
-        self._counts: defaultdict[tuple[str, int, str], float] = defaultdict(float)
+        self._counts: dict[tuple[str, int], list[float]] = {}
         self._last_flush = time.monotonic()
 
     # -- while tasks run ---------------------------------------------------------------------------
@@ -72,33 +79,47 @@ class MetricsRecorder:
         self._started.pop(task_id, None)
 
     def sample(self, claimed: ClaimedTask, transition: Completion | Failure) -> Sample | None:
+        """How this attempt ended (None if its lease was forgotten). The arithmetic is
+        :func:`attempt_times`, inlined: this runs once per task."""
         mark = self._claimed.pop(claimed.id, None)
         started = self._started.pop(claimed.id, None)
         if mark is None:
             return None
-        wait, run, ended_at = attempt_times(
-            claimed.scheduled_at, mark[0], mark[1], started, time.monotonic()
-        )
-        if isinstance(transition, Completion):
-            outcome = "succeeded"
-            latency = None if wait is None else wait + run
+        claimed_at, claimed_mono = mark
+        now = time.monotonic()
+        if started is None:
+            wait, run, ended_at = None, 0.0, claimed_at + now - claimed_mono
         else:
-            outcome = "dead" if transition.retry_in_seconds is None else "retried"
-            latency = None
-        return Sample(claimed.queue, outcome, int(ended_at // 60), wait, latency)
+            started_at = claimed_at + started - claimed_mono
+            run = now - started
+            wait = started_at - claimed.scheduled_at
+            if wait < 0.0:
+                wait = 0.0
+            ended_at = started_at + run
+        if type(transition) is Completion:
+            return Sample(claimed.queue, "succeeded", int(ended_at // 60), wait,
+                          None if wait is None else wait + run)
+        retry_in = transition.retry_in_seconds  # type: ignore[union-attr]
+        return Sample(claimed.queue, "dead" if retry_in is None else "retried",
+                      int(ended_at // 60), wait, None)
 
     # -- aggregation -------------------------------------------------------------------------------
 
     def add(self, sample: Sample) -> None:
-        """Count an attempt whose outcome the backend accepted."""
-        counts, key = self._counts, (sample.queue, sample.minute)
-        counts[(*key, sample.outcome)] += 1
+        """Count an attempt whose outcome the backend accepted (a few list increments)."""
+        key = (sample.queue, sample.minute)
+        counts = self._counts.get(key)
+        if counts is None:
+            counts = self._counts[key] = [0.0] * len(NAMES)
+        counts[_AT[sample.outcome]] += 1
         if sample.outcome != "succeeded":
-            counts[(*key, "failed")] += 1
-        for histogram, seconds in (("wait", sample.wait), ("latency", sample.latency)):
-            if seconds is not None:
-                counts[(*key, bucket_name(histogram, bucket_of(seconds)))] += 1
-                counts[(*key, sum_name(histogram))] += seconds
+            counts[_FAILED] += 1
+        if sample.wait is not None:
+            counts[_WAIT_FIRST + bucket_of(sample.wait)] += 1
+            counts[_WAIT_SUM] += sample.wait
+        if sample.latency is not None:
+            counts[_LATENCY_FIRST + bucket_of(sample.latency)] += 1
+            counts[_LATENCY_SUM] += sample.latency
 
     @property
     def pending(self) -> bool:
@@ -114,10 +135,40 @@ class MetricsRecorder:
         self._last_flush = time.monotonic()
         if not self._counts:
             return None
-        counts, self._counts = self._counts, defaultdict(float)
-        return RecordMetrics([MetricCount(q, m, n, v) for (q, m, n), v in counts.items()])
+        counts, self._counts = self._counts, {}
+        return RecordMetrics([
+            MetricCount(queue, minute, NAMES[i], value)
+            for (queue, minute), values in counts.items()
+            for i, value in enumerate(values) if value
+        ])
 
     def put_back(self, op: RecordMetrics) -> None:
         """A write that failed: its counts join the next one."""
         for c in op.counts:
-            self._counts[(c.queue, c.minute, c.name)] += c.value
+            counts = self._counts.setdefault((c.queue, c.minute), [0.0] * len(NAMES))
+            counts[_AT[c.name]] += c.value
+
+
+class BusyMeter:
+    """Busy slots averaged over time: each heartbeat reports the mean since the previous one, so
+    a worker whose slots fill and empty between two heartbeats is not reported as idle (or as
+    full) by the luck of one instant. Two monotonic reads per task."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._busy = 0
+        self._changed = self._since = clock()
+        self._area = 0.0
+
+    def set(self, busy: int) -> None:
+        now = self._clock()
+        self._area += self._busy * (now - self._changed)
+        self._busy, self._changed = busy, now
+
+    def average(self) -> int:
+        """The mean busy slots since the last call, rounded (the registry keeps whole slots)."""
+        now = self._clock()
+        area = self._area + self._busy * (now - self._changed)
+        elapsed = now - self._since
+        self._area, self._changed, self._since = 0.0, now, now
+        return round(area / elapsed) if elapsed > 0 else self._busy

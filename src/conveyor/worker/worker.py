@@ -46,7 +46,7 @@ from conveyor.worker.executor import Executor, Prepared
 from conveyor.worker.finisher import Finisher
 from conveyor.worker.heartbeat import Heartbeat
 from conveyor.worker.lease_keeper import LeaseKeeper, can_run_apart
-from conveyor.worker.metrics import MetricsRecorder
+from conveyor.worker.metrics import BusyMeter, MetricsRecorder
 from conveyor.worker.outcome import Outcome, transition
 
 if TYPE_CHECKING:
@@ -116,6 +116,7 @@ class Worker:
         self._stop_requested = False
         self._buffer = PrefetchBuffer(app.starvation_share)
         self._metrics = MetricsRecorder(self.lease)
+        self._busy = BusyMeter()
         self._running: dict[str, tuple[ClaimedTask, asyncio.Future[None]]] = {}
         self._thread_outcomes: deque[tuple[ClaimedTask, Outcome]] = deque()
         self._drain_scheduled = False
@@ -200,7 +201,7 @@ class Worker:
             keeper.listen(self._on_lost)
         self._heartbeat = Heartbeat(
             backend, self.id, self.queues, self.concurrency, self.lease, started_at,
-            self._leases, lambda: len(self._running), self._on_lost, self.heartbeat_interval,
+            self._leases, self._busy.average, self._on_lost, self.heartbeat_interval,
             keeper,
         )
         self.rescuer = Rescuer(backend, self.app.max_worker_lost, self.recovery_interval)
@@ -334,10 +335,12 @@ class Worker:
             return
         if prepared.lane != "thread":
             self._running[claimed.id] = (claimed, asyncio.create_task(self._execute(prepared)))
+            self._busy.set(len(self._running))
             return
         assert self._loop is not None
         done = self._loop.create_future()
         self._running[claimed.id] = (claimed, done)
+        self._busy.set(len(self._running))
         self._executor.start_in_thread(prepared, partial(self._thread_finished, claimed))
         if prepared.timeout is not None:
             self._loop.call_later(prepared.timeout, self._thread_overran, prepared, done)
@@ -398,6 +401,7 @@ class Worker:
         self.processed += 1
 
     def _slot_freed(self) -> None:
+        self._busy.set(len(self._running))
         if self._wake is not None:
             self._wake.set()
 

@@ -210,6 +210,22 @@ def _by_ids(query: str) -> Callable[[Any, float | None], Plan[list[str]]]:
     return plan
 
 
+def cancel(op: base.Cancel, now: float | None) -> Plan[list[str]]:
+    ids = list(op.ids)
+    if not ids:
+        return []
+    reply = yield Statement("cancel", {"now": now, "ids": ids})
+    per_queue: dict[str, int] = {}
+    for _, queue in reply.rows:
+        per_queue[queue] = per_queue.get(queue, 0) + 1
+    if per_queue:
+        yield Statement("cancel_count", {
+            "now": now, "queues": list(per_queue), "counts": [float(n) for n in per_queue.values()],
+        })
+    moved = {row[0] for row in reply.rows}
+    return [task_id for task_id in ids if task_id in moved]
+
+
 def purge(op: base.Purge, now: float | None) -> Plan[int]:
     reply = yield Statement("purge", {"queue": op.queue, "state": op.state})
     return reply.rowcount
@@ -357,7 +373,7 @@ SPECS: dict[type[Any], Spec] = {
     base.Extend: Spec(extend),
     base.Release: Spec(release),
     base.RecoverExpired: Spec(recover_expired),
-    base.Cancel: Spec(_by_ids("cancel")),
+    base.Cancel: Spec(cancel, transaction=True),
     base.Requeue: Spec(_by_ids("requeue")),
     base.Purge: Spec(purge),
     base.Prune: Spec(prune, transaction=True),

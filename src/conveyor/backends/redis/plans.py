@@ -163,19 +163,22 @@ class Planner:
         return base.Recovered(requeued=int(reply[0]), dead=int(reply[1]), per_queue=per_queue)
 
     def _Cancel(self, op: base.Cancel) -> Plan[list[str]]:
-        return (yield from self._by_ids("cancel", op.ids, []))
+        return (yield from self._by_ids("cancel", op.ids, [], metrics=True))
 
     def _Requeue(self, op: base.Requeue) -> Plan[list[str]]:
         return (yield from self._by_ids("requeue", op.ids, [keys.SEQUENCE]))
 
-    def _by_ids(self, script: str, ids: Sequence[str], leading: list[str]) -> Plan[list[str]]:
+    def _by_ids(
+        self, script: str, ids: Sequence[str], leading: list[str], metrics: bool = False
+    ) -> Plan[list[str]]:
         queues = yield from self._registered()
         if not ids or not queues:
             return []
         args: list[Arg] = [self._now()]
         for task_id in ids:
             args += [0, keys.encode_id(task_id)]
-        done = yield Eval(script, [*leading, *keys.groups(queues)], args)
+        trailing = keys.metrics(queues) if metrics else []
+        done = yield Eval(script, [*leading, *keys.groups(queues), *trailing], args)
         return [keys.decode_id(i) for i in done]
 
     def _Purge(self, op: base.Purge) -> Plan[int]:

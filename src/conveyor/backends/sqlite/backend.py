@@ -88,7 +88,7 @@ class SQLiteBackend:
             base.Extend: self._extend,
             base.Release: self._per_row("release", lambda op: op.leases, _lease_params),
             base.RecoverExpired: self._recover_expired,
-            base.Cancel: self._by_ids("cancel"),
+            base.Cancel: self._cancel,
             base.Requeue: self._by_ids("requeue"),
             base.Purge: self._purge,
             base.Prune: self._prune,
@@ -354,6 +354,19 @@ class SQLiteBackend:
             ]
 
         return run
+
+    def _cancel(self, conn: sqlite3.Connection, op: base.Cancel, now: float) -> list[str]:
+        done: list[str] = []
+        per_queue: dict[str, int] = {}
+        for task_id in op.ids:
+            row = conn.execute(QUERIES["cancel"], {"id": task_id, "now": now}).fetchone()
+            if row is not None:
+                done.append(task_id)
+                per_queue[row[0]] = per_queue.get(row[0], 0) + 1
+        for queue, count in per_queue.items():
+            conn.execute(QUERIES["cancel_count"],
+                         {"queue": queue, "minute": int(now // 60), "count": count})
+        return done
 
     def _recover_expired(
         self, conn: sqlite3.Connection, op: base.RecoverExpired, now: float

@@ -6,4 +6,4 @@ UPDATE conveyor_tasks
 SET state = 'CANCELLED', completed_at = clock.now, expires_at = clock.now + result_ttl_seconds
 FROM clock
 WHERE id = ANY(%(ids)s::text[]) AND state IN ('SCHEDULED', 'PENDING', 'FAILED')
-RETURNING id
+RETURNING id, queue

@@ -9,5 +9,6 @@ SELECT b.queue, m.minute, 'enqueued', pg_backend_pid() %% 8, b.n
 FROM unnest(%(queues)s::text[], %(counts)s::float8[]) AS b(queue, n)
 CROSS JOIN clock
 CROSS JOIN LATERAL (VALUES (floor(clock.now / 60)::bigint), (0::bigint)) AS m(minute)
+ORDER BY b.queue, m.minute -- key order: writers sharing a shard never deadlock
 ON CONFLICT (queue, minute, name, shard)
 DO UPDATE SET value = conveyor_metrics.value + excluded.value

@@ -1,12 +1,14 @@
 -- Cancel: a task that has not started (SCHEDULED, PENDING) or waits for a retry (FAILED)
 -- becomes CANCELLED; it is kept until completed_at + result_ttl, then pruned.
 --
--- KEYS[1..] one group per queue (conveyor:{q}:tasks ... :signal, see keys.py)
+-- KEYS[1..] one group per queue (conveyor:{q}:tasks ... :signal, see keys.py), then per queue
+--           its metrics, conveyor:{q}:totals and conveyor:{q}:minutes (`cancelled` + 1 each)
 -- ARGV[1]  now override, epoch seconds ('' = Redis TIME; tests only)
 -- then 2 per id: group (1-based; 0 = look in every group), id
 -- Returns: the ids that were cancelled
 local now = clock_now(ARGV[1])
-local ngroups = #KEYS / GROUP_SIZE
+local ngroups = #KEYS / (GROUP_SIZE + 2)
+local minute_field = math.floor(now / 60) .. ':cancelled'
 local cancellable = {SCHEDULED = true, PENDING = true, FAILED = true}
 local cancelled = {}
 for a = 2, #ARGV, 2 do
@@ -18,6 +20,10 @@ for a = 2, #ARGV, 2 do
         move(1, g, id, rec, 'CANCELLED', rec[EXPIRES])
         store(key_of(1, g, TASKS), id, rec)
         cancelled[#cancelled + 1] = id
+        local metrics = ngroups * GROUP_SIZE + 2 * g
+        redis.call('HINCRBY', KEYS[metrics - 1], 'cancelled', 1)
+        redis.call('HINCRBY', KEYS[metrics], minute_field, 1)
+        redis.call('EXPIRE', KEYS[metrics], 3660) -- an hour of retention, then a minute
     end
 end
 return cancelled

@@ -2,3 +2,4 @@
 UPDATE conveyor_tasks
 SET state = 'CANCELLED', completed_at = :now, expires_at = :now + result_ttl_seconds
 WHERE id = :id AND state IN ('SCHEDULED', 'PENDING', 'FAILED')
+RETURNING queue
