@@ -73,6 +73,7 @@ def test_the_api_never_errors_and_conforms(
     """Negative cases (values the document forbids) must be refused with a documented 4xx."""
     token, cookie = csrf
     operation = api_schema.find_operation_by_id(operation_id)
+    statuses: list[int] = []
 
     @given(operation.as_strategy(generation_mode=mode))
     @settings(max_examples=25, deadline=None, database=None,
@@ -80,16 +81,11 @@ def test_the_api_never_errors_and_conforms(
     def call(case: Any) -> None:
         if case.method == "POST":
             case.headers = {**(case.headers or {}), "X-CSRF-Token": token}
-        case.call_and_validate(cookies={"conveyor_csrf": cookie}, checks=CHECKS)
+        response = case.call_and_validate(cookies={"conveyor_csrf": cookie}, checks=CHECKS)
+        statuses.append(response.status_code)
 
     call()
-
-
-def test_the_run_reached_the_handlers(seeded: tuple[Conveyor, Any], tmp_path: Path) -> None:
-    """Generated POSTs passed the CSRF check: the store was operated on, not just refused."""
-    with TestClient(seeded[1]) as client:
-        assert client.get("/api/openapi.json").status_code == 200
-        token = client.get("/api/csrf").json()["token"]
-        paused = client.post("/api/queues/probe/pause", headers={"X-CSRF-Token": token})
-        assert paused.status_code == 200
-    assert "probe" in seeded[0].paused_queues()
+    if mode == GenerationMode.POSITIVE and operation.method.upper() == "POST" \
+            and operation_id != "runSchedule":  # random schedule names are all unknown: 404
+        # The token was accepted: generated calls reached the handlers, not only the CSRF fence.
+        assert any(200 <= status < 300 for status in statuses), statuses
