@@ -5,7 +5,6 @@ conforms to the document: status code, content type and body schema."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
