@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # What the test suite needs besides Python packages: the redis-server binary (the tests start a
 # private server on a free port, and three cluster nodes joined by redis-cli, which the Debian
-# package pulls in through redis-tools) and a PostgreSQL server on 127.0.0.1:5432 with trust auth (the
-# tests create a fresh database per session and drop it). Installs or starts what is missing,
+# package pulls in through redis-tools), a PostgreSQL server on 127.0.0.1:5432 with trust auth
+# (the tests create a fresh database per session and drop it), and Debian's chromium for the
+# dashboard's browser tests (Playwright drives /usr/bin/chromium; no browser download). Installs
+# or starts what is missing,
 # where this machine allows it; says what is missing otherwise. Never touches data.
 set -uo pipefail
 
@@ -12,6 +14,15 @@ if ! command -v redis-server >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
   else
     echo "ensure-test-services: redis-server is missing (apt-get install redis-server)" >&2
+  fi
+fi
+
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "ensure-test-services: installing chromium (dashboard browser tests)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "ensure-test-services: chromium is missing (apt-get install chromium)" >&2
   fi
 fi
 

@@ -8,6 +8,7 @@ from conveyor import __version__
 from conveyor.cli.bench import bench
 from conveyor.cli.common import CliState, ConveyorGroup
 from conveyor.cli.cron import cron, scheduler
+from conveyor.cli.dashboard import dashboard
 from conveyor.cli.dead import dead
 from conveyor.cli.demo import demo
 from conveyor.cli.health import alerts, health
@@ -46,6 +47,7 @@ cli.add_command(bench)
 cli.add_command(migrate)
 cli.add_command(cron)
 cli.add_command(scheduler)
+cli.add_command(dashboard)
 
 
 def main() -> None:
