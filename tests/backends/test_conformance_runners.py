@@ -44,6 +44,7 @@ from conveyor.backends.base import (
     UnregisterWorker,
     WorkerRow,
 )
+from conveyor.backends.postgres.backend import PostgresBackend
 
 Run = Callable[[Transition[Any]], Awaitable[Any]]
 
@@ -200,9 +201,16 @@ def test_wait_for_work_wakes_on_an_enqueue_by_another_client(
 
 
 def test_wait_for_change_times_out_without_change(backend: Backend) -> None:
-    started = time.monotonic()
-    backend.wait_for_change(0.2)
-    assert 0.18 <= time.monotonic() - started < 1.0
+    """PostgreSQL's signal is the cluster's next transaction id, which any write in any database
+    of a shared server moves (documented): there a quiet window is waited for, up to 5 tries."""
+    waited = []
+    for _ in range(5):
+        started = time.monotonic()
+        backend.wait_for_change(0.2)
+        waited.append(time.monotonic() - started)
+        if waited[-1] >= 0.18 or not isinstance(backend, PostgresBackend):
+            break
+    assert max(waited) >= 0.18 and all(w < 1.0 for w in waited), waited
 
 
 def _wakes_promptly(backend: Backend, write_once: Callable[[int], bool]) -> None:
