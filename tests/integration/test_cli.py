@@ -124,6 +124,8 @@ def test_stats_counts_states_per_queue_and_lists_workers(app: Conveyor, url: str
         assert worker.started.wait(10)
         data = json.loads(run_ok("--url", url, "stats", "--json").stdout)
         table = run_ok("--url", url, "stats").stdout
+        listed = json.loads(run_ok("--url", url, "workers", "--json").stdout)
+        workers_table = run_ok("--url", url, "workers").stdout
     finally:
         worker.stop()
         thread.join(10)
@@ -134,6 +136,9 @@ def test_stats_counts_states_per_queue_and_lists_workers(app: Conveyor, url: str
     assert data["totals"]["PENDING"] == 2
     assert [(w["id"], w["concurrency"]) for w in data["workers"]] == [(worker.id, 3)]
     assert data["total_slots"] == 3
+    assert [(w["id"], w["queues"], w["utilization"]) for w in listed] == [
+        (worker.id, ["idle-queue"], 0.0)]
+    assert worker.id in workers_table
     for word in ("SCHEDULED", "PENDING", "CANCELLED", "OLDEST PENDING", "default", "mail",
                  worker.id, "0/3", "Overall utilization"):
         assert word in table

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 
-@click.command()
+@click.command(short_help="Run the BENCHMARKS.md workloads beside a bare loop.")
 @click.option("-n", "--tasks", "n", type=click.IntRange(min=100), default=20_000,
               show_default=True, help="Tasks per throughput run.")
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,

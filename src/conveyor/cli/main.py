@@ -18,6 +18,7 @@ from conveyor.cli.queues import queue
 from conveyor.cli.stats import stats
 from conveyor.cli.tasks import enqueue, inspect_task
 from conveyor.cli.worker import worker
+from conveyor.cli.workers import workers
 
 
 @click.group(cls=ConveyorGroup, context_settings={"auto_envvar_prefix": "CONVEYOR",
@@ -34,6 +35,7 @@ def cli(ctx: click.Context, app_spec: str | None, url: str | None) -> None:
 
 
 cli.add_command(worker)
+cli.add_command(workers)
 cli.add_command(enqueue)
 cli.add_command(inspect_task)
 cli.add_command(stats)
