@@ -13,7 +13,14 @@ import os
 import socket
 from collections.abc import Callable
 
-from conveyor.backends.base import Backend, Extend, Lease, RegisterWorker, WorkerRow
+from conveyor.backends.base import (
+    Backend,
+    ClaimedTask,
+    Extend,
+    Lease,
+    RegisterWorker,
+    WorkerRow,
+)
 from conveyor.scheduler.loop import BackgroundLoop
 from conveyor.worker.lease_keeper import LeaseKeeper
 
@@ -52,10 +59,10 @@ class Heartbeat(BackgroundLoop):
         return RegisterWorker(WorkerRow(row.id, row.host, row.pid, row.queues, row.concurrency,
                                         self._busy(), row.started_at, row.last_seen))
 
-    def leases_changed(self) -> None:
+    def leases_claimed(self, claimed: list[ClaimedTask]) -> None:
         """New claims: the keeper must know them before the next tick, in case the loop blocks."""
         if self.keeper is not None and self.keeper.running:
-            self.keeper.update(self._leases())
+            self.keeper.add(claimed)
 
     async def run_once(self) -> None:
         leases = self._leases()

@@ -8,7 +8,10 @@ whatever the worker is doing. It keeps extending the last set it was given: when
 blocked, that is exactly the set of tasks still running. When the worker dies, its end of the
 pipe closes and the keeper exits at once, so leases lapse and recovery works as designed.
 
-Messages are msgpack, never pickle: ``[[id, token, queue], ...]`` to the keeper; back,
+Messages are msgpack, never pickle: ``["set", [[id, token, queue], ...]]`` (the whole set, at
+every heartbeat of the worker's loop) and ``["add", [...]]`` (the leases of one claim, sent at
+once, so a task that blocks the loop right after its claim is covered; sending the whole set per
+claim cost a busy worker a tenth of its loop) to the keeper; back,
 ``["ready"]`` once its backend is open (until then the worker's loop extends the leases itself,
 so the keeper's start-up is no gap) and ``["lost", [[id, token], ...]]``.
 """
@@ -30,7 +33,7 @@ from typing import Any
 
 import msgspec
 
-from conveyor.backends.base import Extend, Lease
+from conveyor.backends.base import ClaimedTask, Extend, Lease
 
 log = logging.getLogger("conveyor.worker")
 _encoder = msgspec.msgpack.Encoder()
@@ -94,9 +97,19 @@ class LeaseKeeper:
         return self.ready and self.running
 
     def update(self, leases: list[Lease]) -> None:
+        """The whole current set: what the keeper extends from now on."""
+        self._send("set", [[x.id, x.lease_token, x.queue] for x in leases])
+
+    def add(self, claimed: list[ClaimedTask]) -> None:
+        """New leases, on top of the last set. A lease that ends meanwhile stays in the keeper's
+        set until the next ``update``; extending it reports it lost, which the worker ignores
+        for tasks it no longer holds."""
+        self._send("add", [[x.id, x.lease_token, x.queue] for x in claimed])
+
+    def _send(self, kind: str, leases: list[list[str | None]]) -> None:
         # If the keeper is gone the loop's own heartbeat takes over (see ``alive``).
         with contextlib.suppress(OSError, ValueError):
-            self._conn.send_bytes(_encoder.encode([[x.id, x.lease_token, x.queue] for x in leases]))
+            self._conn.send_bytes(_encoder.encode([kind, leases]))
 
     def close(self) -> None:
         if self._loop is not None:
@@ -133,13 +146,16 @@ def _serve(conn: Connection, url: str, options: dict[str, Any], worker_id: str,
     backend = open_backend(url, **options)
     try:
         conn.send_bytes(_encoder.encode(["ready"]))
-        leases: list[Lease] = []
+        held: dict[str, Lease] = {}
         next_tick = time.monotonic() + interval_seconds
         while os.getppid() == parent:
             if conn.poll(max(0.0, next_tick - time.monotonic())):
                 while conn.poll():
-                    leases = [Lease(i, t, q) for i, t, q in
-                              msgspec.msgpack.decode(conn.recv_bytes())]
+                    kind, given = msgspec.msgpack.decode(conn.recv_bytes())
+                    if kind == "set":
+                        held = {}
+                    held.update((i, Lease(i, t, q)) for i, t, q in given)
+            leases = list(held.values())
             if time.monotonic() < next_tick:
                 continue
             next_tick = time.monotonic() + interval_seconds
@@ -154,6 +170,7 @@ def _serve(conn: Connection, url: str, options: dict[str, Any], worker_id: str,
                 conn.send_bytes(_encoder.encode(
                     ["lost", [[x.id, x.lease_token] for x in leases if x.id in lost]]
                 ))
-                leases = [x for x in leases if x.id not in lost]
+                for task_id in lost:
+                    held.pop(task_id, None)
     finally:
         backend.close()

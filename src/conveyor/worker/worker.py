@@ -324,7 +324,7 @@ class Worker:
         self._buffer.extend(claimed)
         if claimed:
             self._metrics.claimed(claimed)
-            self._heartbeat.leases_changed()
+            self._heartbeat.leases_claimed(claimed)
         return bool(claimed)
 
     def _start_from_buffer(self) -> None:
