@@ -85,8 +85,10 @@ class Workers:
         self.started += 1
         log = self.directory / f"worker-{self.started}.log"
         with log.open("ab") as out:
+            # Its own process group: freezing "a worker" freezes its lease keeper and process
+            # pool too, as a paused host or VM would.
             process = subprocess.Popen(self.command(), env=env, cwd=TESTS_DIR, stdout=out,
-                                       stderr=out)
+                                       stderr=out, start_new_session=True)
         self.log_of[process.pid] = log
         return process
 
@@ -111,6 +113,10 @@ class Workers:
 
     def signal(self, index: int, signum: int) -> None:
         self.processes[index].send_signal(signum)
+
+    def signal_group(self, index: int, signum: int) -> None:
+        """Signal the worker with its helpers (lease keeper, pool processes)."""
+        os.killpg(self.processes[index].pid, signum)
 
     def kill(self, index: int) -> None:
         process = self.processes[index]
