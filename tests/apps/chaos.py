@@ -90,7 +90,21 @@ def keyed_effect(key: str, crash_percent: int = 0) -> str:
     ctx = current_task()
     _append(f"run {ctx.id} {key} {os.getpid()} {ctx.attempt}")
     if _ledger_insert(key, ctx.id):
-        _append(f"effect {ctx.id} {key} {os.getpid()}")
+        _append(f"effect {key} {ctx.id} {os.getpid()}")
+    if ctx.attempt == 1 and crashes_first_time(key, crash_percent):
+        os._exit(17)
+    return key
+
+
+@app.task(queue="chaos", transactional=True, max_retries=1000, retry=Retry.fixed(0.05))
+def transactional_effect(key: str, crash_percent: int = 0) -> str:
+    """PostgreSQL: the effect is a row written in the transaction that marks the task DONE, so
+    a crash after it and before the commit (here: the whole worker process ends) takes it back.
+    The test creates ``chaos_effects`` (no unique key: a second commit would show)."""
+    ctx = current_task()
+    _append(f"run {ctx.id} {key} {os.getpid()} {ctx.attempt}")
+    ctx.connection.execute("INSERT INTO chaos_effects (key, task_id, pid) VALUES (%s, %s, %s)",
+                           (key, ctx.id, os.getpid()))
     if ctx.attempt == 1 and crashes_first_time(key, crash_percent):
         os._exit(17)
     return key
@@ -113,6 +127,13 @@ def _hold_the_gil(seconds: float) -> float:
         re.match(r"(a+)+$", "a" * size + "b")
         size += 1
     return time.monotonic() - start
+
+
+@app.task(queue="chaos", executor="process", max_retries=0)
+def kill_my_pool_process() -> None:
+    """Ends the pool process it runs in: the worker sees the death and reports it."""
+    _append(f"run {current_task().id} kill {os.getpid()}")
+    os._exit(23)
 
 
 @app.task(queue="chaos", max_retries=0)

@@ -124,6 +124,13 @@ class Workers:
         process.kill()
         process.wait(10)
 
+    def respawn_dead(self) -> int:
+        """Restart every worker that has exited (the job of a supervisor); returns how many."""
+        dead = [i for i, p in enumerate(self.processes) if p.poll() is not None]
+        for index in dead:
+            self.replace(index)
+        return len(dead)
+
     def crashed(self) -> list[int]:
         """Exit codes of workers that ended without being told to (a test kills on purpose)."""
         return [p.returncode for p in self.processes if p.poll() is not None]
