@@ -297,3 +297,11 @@ class Deadline:
 
     def __bool__(self) -> bool:
         return time.monotonic() < self.end
+
+
+def all_tasks(app: Any, state: str) -> list[Any]:
+    """Every task in ``state`` (paged reads)."""
+    found: list[Any] = []
+    while page := app.list_tasks(state=state, limit=1000, offset=len(found)):
+        found += page
+    return found
