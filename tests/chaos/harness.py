@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -55,6 +56,8 @@ def percentile(values: list[float], q: float) -> float:
 
 # -- worker processes ------------------------------------------------------------------------------
 
+_log_numbers = itertools.count(1)
+
 
 class Workers:
     """Worker processes of ``apps.chaos:app`` (one ``conveyor worker`` each, no supervisor, so
@@ -83,7 +86,7 @@ class Workers:
                "CONVEYOR_EFFECTS": str(self.effects), "CONVEYOR_LEDGER": str(self.ledger),
                "PYTHONPATH": str(TESTS_DIR), **self.env}
         self.started += 1
-        log = self.directory / f"worker-{self.started}.log"
+        log = self.directory / f"worker-{next(_log_numbers)}.log"
         with log.open("ab") as out:
             # Its own process group: freezing "a worker" freezes its lease keeper and process
             # pool too, as a paused host or VM would.
@@ -274,16 +277,21 @@ class TcpProxy:
         writer.transport.abort()
 
     def close(self) -> None:
-        def shutdown() -> None:
+        async def shutdown() -> None:
             for writer in list(self._writers):
                 writer.transport.abort()
             if self._server is not None:
                 self._server.close()
-            self._loop.stop()
+            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
         if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(shutdown)
+            asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
+        self._loop.close()
 
 
 # -- waiting ---------------------------------------------------------------------------------------
