@@ -266,7 +266,7 @@ class TcpProxy:
             data = await reader.read(65536)
             if not data:
                 break
-            while self.mode == "blackhole":  # hold it: the peer sees silence, not a close
+            while self.mode == "blackhole":  # noqa: ASYNC110 - hold it: silence, not a close
                 await asyncio.sleep(0.05)
             if self.mode == "cut" or writer.transport.is_closing():
                 break

@@ -159,8 +159,8 @@ def test_redis_killed_and_restarted_keeps_acknowledged_work(
     assert figures["same_workers"], "the workers reconnected without restarting"
     assert warned == (fsync == "everysec"), "the startup check warns about a weaker fsync"
     if fsync == "everysec":
-        from conveyor.backends.redis.backend import RedisBackend
         from conveyor.backends.base import Now
+        from conveyor.backends.redis.backend import RedisBackend
 
         strict = RedisBackend(server.url, strict=True)
         with pytest.raises(ConfigurationError, match="appendfsync"):

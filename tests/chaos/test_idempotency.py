@@ -52,7 +52,7 @@ def enqueue_twice_at_once(url: str, name: str, keys: list[str]) -> list[set[str]
 
 
 def _done(app: Conveyor) -> int:
-    return app.stats().queues.get("chaos") and app.stats().queues["chaos"].counts.get("DONE", 0) \
+    return (app.stats().queues.get("chaos") and app.stats().queues["chaos"].counts.get("DONE", 0)) \
         or 0
 
 

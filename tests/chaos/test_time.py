@@ -17,8 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from chaos.harness import TESTS_DIR, Workers, all_tasks, effect_counts, effect_lines, \
-    percentile, report, scaled
+from chaos.harness import (
+    TESTS_DIR,
+    Workers,
+    all_tasks,
+    effect_counts,
+    effect_lines,
+    percentile,
+    report,
+    scaled,
+)
 from conveyor import Conveyor, TaskState
 from helpers import wait_until
 

@@ -130,7 +130,8 @@ def test_sigkill_a_worker_every_2s_nothing_lost(
            done=app.stats().queues["chaos"].counts.get("DONE", 0), duplicates=duplicates,
            held_at_kills=held_at_kills, orphan_recovery_p50_s=round(percentile(delays, 0.5), 3),
            orphan_recovery_max_s=round(max(delays, default=0.0), 3),
-           bound_s=LEASE + RECOVERY + 1.0, lease_s=LEASE, task_ms=round(work * 1000, 1), elapsed_s=round(elapsed, 1))
+           bound_s=LEASE + RECOVERY + 1.0, lease_s=LEASE, task_ms=round(work * 1000, 1),
+           elapsed_s=round(elapsed, 1))
     assert codes == [0] * PROCESSES, "the surviving workers stop cleanly"
     assert lost == set(), f"{len(lost)} tasks never ran"
     assert counts.keys() == ids
