@@ -3,6 +3,7 @@ and worker processes that never outlive their test."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,12 +11,20 @@ from typing import Any
 import pytest
 
 from apps import chaos
-from chaos.harness import Workers
+from chaos.harness import SCALE, Workers
 from conveyor import Conveyor
 from postgres_server import fresh_url as fresh_postgres_url
 from redis_server import fresh_url as fresh_redis_url
 
 BACKENDS = ("sqlite", "redis", "postgres")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The full-size run (scale 1, a 10-minute soak) outlasts the suite's default timeout."""
+    for item in items:
+        if "tests/chaos/" in str(item.path) and item.get_closest_marker("timeout") is None:
+            soak = float(os.environ.get("CONVEYOR_CHAOS_SOAK_SECONDS") or 0)
+            item.add_marker(pytest.mark.timeout(max(300, 3000 * SCALE, soak + 300)))
 
 
 def store_url(kind: str, directory: Path) -> str:
