@@ -102,7 +102,7 @@ class Workers:
 
     def wait_ready(self, timeout: float = 60.0) -> Workers:
         for index in range(len(self.processes)):
-            wait_until(lambda i=index: self.ready(i), timeout=timeout,  # type: ignore[misc]
+            wait_until(lambda i=index: self.ready(i), timeout=timeout,
                        interval=0.05, message=f"worker {index} did not start")
         return self
 
@@ -123,7 +123,6 @@ class Workers:
 
     def kill(self, index: int) -> None:
         process = self.processes[index]
-        process.send_signal(signal.SIGCONT)  # a stopped process dies only once continued
         process.kill()
         process.wait(10)
 
@@ -160,10 +159,11 @@ class Workers:
         return codes
 
     def close(self) -> None:
+        """Kill every worker still alive with its whole group (lease keeper, pool)."""
         for process in self.processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             if process.poll() is None:
-                process.send_signal(signal.SIGCONT)
-                process.kill()
                 process.wait(10)
 
 

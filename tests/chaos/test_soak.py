@@ -51,13 +51,12 @@ def test_soak_steady_rate_bounded_memory_stable_latency(
     from apps import chaos
 
     seconds = int(os.environ.get("CONVEYOR_CHAOS_SOAK_SECONDS") or scaled(600, 60))
-    app.result_ttl = RESULT_TTL_S
     group = workers(url, lease=5.0, concurrency=8).start(2).wait_ready()
     stop = threading.Event()
     sent = [0]
 
     def produce() -> None:
-        producer = Conveyor(url, result_ttl=RESULT_TTL_S)
+        producer = Conveyor(url)
         producer.tasks.update(chaos.app.tasks)
         began = time.monotonic()
         try:
@@ -66,7 +65,8 @@ def test_soak_steady_rate_bounded_memory_stable_latency(
                 if due > 0:
                     stop.wait(due)
                     continue
-                producer.enqueue(chaos.effect.name, (f"{time.time():.6f}", 0.0))
+                producer.enqueue(chaos.effect.name, (f"{time.time():.6f}", 0.0),
+                                 result_ttl=RESULT_TTL_S)
                 sent[0] += 1
         finally:
             producer.close()
