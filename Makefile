@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-quick lint bench
+.PHONY: demo test test-quick lint bench chaos soak
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,3 +32,16 @@ test-quick: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/conveyor bench
+
+# The reliability suite alone (part of `make test`), at CI size; docs/RELIABILITY.md has the
+# figures. CHAOS_SCALE=1 is the documented full run (50,000 tasks, a 10-minute soak).
+CHAOS_SCALE ?= 0.1
+chaos: $(VENV)/.installed
+	./scripts/ensure-test-services.sh
+	CONVEYOR_CHAOS_SCALE=$(CHAOS_SCALE) $(BIN)/pytest tests/chaos -p no:randomly -s
+
+# The long soak only, outside CI: SOAK_SECONDS=3600 for an hour.
+SOAK_SECONDS ?= 600
+soak: $(VENV)/.installed
+	./scripts/ensure-test-services.sh
+	CONVEYOR_CHAOS_SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/pytest tests/chaos/test_soak.py -p no:randomly -s

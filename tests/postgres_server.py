@@ -11,9 +11,14 @@ need it: CI has one, and a silent skip would hide a backend that no longer passe
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import os
+import shutil
+import socket
+import subprocess
 import uuid
+from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
@@ -86,3 +91,66 @@ def fresh_url(migrated: bool = True) -> str:
         _connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(name)))
         schema.migrate(_connection)
     return database_url(schema=name)
+
+
+class PrivateCluster:
+    """A PostgreSQL cluster of the tests' own: ``initdb`` in a temporary directory, started with
+    ``pg_ctl`` on a free loopback port, so fault tests can stop it (``-m immediate`` is a crash)
+    and start it again. Never the shared server. Run as the ``postgres`` user when the tests run
+    as root (initdb refuses root)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.data = directory / "data"
+        self.port = _free_port()
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *command: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=120)
+
+    def init(self) -> PrivateCluster:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres", "postgres")
+        self._run(_binary("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                  "--no-sync")
+        return self
+
+    def start(self) -> PrivateCluster:
+        options = (f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
+                   "-c fsync=on -c max_connections=200")
+        self._run(_binary("pg_ctl"), "-D", str(self.data), "-o", options,
+                  "-l", str(self.directory / "server.log"), "-w", "-t", "60", "start")
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        """``immediate`` is a crash: no checkpoint, recovery from the WAL at the next start."""
+        self._run(_binary("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def signal(self, signum: int) -> None:
+        """Signal the postmaster (SIGSTOP/SIGCONT for a stall)."""
+        pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, signum)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _binary(name: str) -> str:
+    found = shutil.which(name) or next(
+        (str(p) for p in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))), None)
+    if found is None:
+        raise RuntimeError(f"{name} is not installed: the PostgreSQL fault tests need it")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -63,9 +64,19 @@ class RedisServer:
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port)
 
+    def pause(self) -> None:
+        """SIGSTOP: the server stalls with its connections open (a stall, not a crash)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
     def stop(self, kill: bool = False) -> None:
         if self.process is None:
             return
+        self.process.send_signal(signal.SIGCONT)
         if kill:
             self.process.kill()
         else:

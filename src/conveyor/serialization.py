@@ -16,7 +16,16 @@ from conveyor.errors import PayloadTooLarge, SerializationError
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 
 _encoder = msgspec.msgpack.Encoder()
-_payload_decoder = msgspec.msgpack.Decoder(tuple[tuple[Any, ...], dict[str, Any]])
+
+
+def _refuse_ext(code: int, data: memoryview) -> Any:
+    """Our encoder writes no extension types (timestamps, the one msgspec uses, are decoded
+    before this hook): any other is a message we did not write, never a value for a task."""
+    raise TypeError(f"msgpack extension type {code} is not a Conveyor payload value")
+
+
+_payload_decoder = msgspec.msgpack.Decoder(tuple[tuple[Any, ...], dict[str, Any]],
+                                           ext_hook=_refuse_ext)
 _any_decoder = msgspec.msgpack.Decoder()
 
 

@@ -111,9 +111,10 @@ def test_oversized_result_is_refused() -> None:
         msgspec.msgpack.encode([[], {1: 2}]),
         msgspec.msgpack.encode([[], []]),
         b"\x92" + b"\x91" * 100_000 + b"\xc0" + b"\x80",
+        b"\x92\x91\xd4\x05\x00\x80",
     ],
     ids=["empty", "reserved-byte", "truncated", "trailing", "text", "triple", "map", "args-int",
-         "int-key", "kwargs-list", "deep-nesting"],
+         "int-key", "kwargs-list", "deep-nesting", "extension-type"],
 )
 def test_malformed_payloads_raise_payload_decode_error(data: bytes) -> None:
     with pytest.raises(PayloadDecodeError, match="malformed payload"):

@@ -60,11 +60,15 @@ def transition(
         return Completion(claimed.id, claimed.lease_token, outcome.result, claimed.queue)
     error = outcome.error or "unknown error"
     reason = outcome.dead_reason
-    if reason is None and outcome.worker_lost and claimed.worker_lost + 1 >= max_worker_lost:
-        reason = DeadReason.WORKER_LOST
-    if reason is None and not outcome.retryable:
+    if reason is None and outcome.worker_lost:
+        # A lost pool process is judged as the rescuer judges a lost worker: by max_worker_lost
+        # alone, apart from the task's own retry budget ("worker lost" is counted apart from
+        # "task raised"), so a task with max_retries=0 is not dead-lettered by one crash.
+        if claimed.worker_lost + 1 >= max_worker_lost:
+            reason = DeadReason.WORKER_LOST
+    elif reason is None and not outcome.retryable:
         reason = DeadReason.NOT_RETRYABLE
-    if reason is None and claimed.attempts > claimed.max_retries:
+    elif reason is None and claimed.attempts > claimed.max_retries:
         reason = DeadReason.MAX_RETRIES
     if reason is not None:
         return Failure(claimed.id, claimed.lease_token, error, None, str(reason),

@@ -1,0 +1,103 @@
+"""Zombie workers and fencing; and the heartbeat's positive case.
+
+A worker frozen (SIGSTOP of its process group: the worker, its lease keeper and its pool, as a
+paused VM) while it holds 8 leases, for 3 x the lease: another worker takes the tasks over; when
+the zombie wakes up, its 8 completions carry stale lease tokens and are rejected, and the effects,
+recorded through a ledger keyed by task id, appear once each.
+
+Then the opposite: long tasks with a short lease, one of them holding the GIL in a C call for
+longer than the lease, are never re-leased, because the heartbeat comes from outside the task's
+reach.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+
+import pytest
+
+from chaos.harness import Workers, effect_counts, effect_lines, report, scaled
+from conveyor import Conveyor, TaskState
+from helpers import wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_zombie_worker_cannot_complete_what_was_taken_over(
+    backend: str, url: str, app: Conveyor, workers: Callable[..., Workers]
+) -> None:
+    from apps import chaos
+
+    lease = 2.0
+    handles = chaos.fenced_effect.enqueue_many([((f"z{n}", lease), {}) for n in range(8)])
+    ids = {h.id for h in handles}
+    zombie = workers(url, lease=lease, concurrency=8, args=("--prefetch", "0")).start(1)
+    zombie_pid = zombie.processes[0].pid
+    wait_until(lambda: len(effect_lines(zombie.effects, "start")) == 8, timeout=30,
+               message="the zombie never started its 8 tasks")
+    zombie.signal_group(0, signal.SIGSTOP)
+    frozen_at = time.monotonic()
+    rescuer = zombie.spawn()  # another worker of the same group, sharing the effect log
+    zombie.processes.append(rescuer)
+    try:
+        wait_until(lambda: all(app.get(i).state == TaskState.DONE for i in ids), timeout=60,
+                   message="the frozen worker's tasks were not taken over")
+        takeover_s = time.monotonic() - frozen_at
+        while time.monotonic() - frozen_at < 3 * lease:
+            time.sleep(0.05)  # the freeze lasts 3 x the lease, as specified
+    finally:
+        zombie.signal_group(0, signal.SIGCONT)
+    log = zombie.log_of[zombie_pid]
+    wait_until(lambda: log.read_text().count("lease lost for task") >= 8, timeout=30,
+               message="the zombie's completions were not rejected")
+    codes = zombie.terminate_all()
+    rejected = log.read_text().count("lease lost for task")
+    starts = effect_counts(zombie.effects, "start")
+    effects = effect_counts(zombie.effects)
+    infos = [app.get(i) for i in ids]
+    report("zombie_fencing", backend, leases_held=8, frozen_s=round(3 * lease, 1),
+           takeover_s=round(takeover_s, 2), stale_completions_rejected=rejected,
+           runs=sum(starts.values()), effects=sum(effects.values()))
+    assert codes == [0, 0]
+    assert rejected == 8, "exactly the zombie's 8 stale completions were rejected"
+    assert all(starts[i] == 2 for i in ids), "each task ran on both workers"
+    assert effects == dict.fromkeys(ids, 1), "each side effect appears once"
+    assert all(i.state == TaskState.DONE and str(rescuer.pid) in (i.worker_id or "")
+               for i in infos), "the rescuing worker's completions stand"
+
+
+def test_long_tasks_and_a_gil_holder_keep_their_leases(
+    backend: str, url: str, app: Conveyor, workers: Callable[..., Workers]
+) -> None:
+    from apps import chaos
+
+    lease, seconds = 5.0, 12.0
+    count = scaled(200, 16)
+    processes = 4 if count > 32 else 2
+    # On SQLite a thread holding the GIL can freeze its process inside a write transaction,
+    # which stalls every process on the file (docs/architecture.md): a GIL-bound task belongs
+    # in the process pool there. On the servers the lease keeper covers thread tasks as well.
+    gil_task = chaos.hold_the_gil_in_process if backend == "sqlite" else chaos.hold_the_gil
+    hog = gil_task.enqueue(seconds)
+    handles = [hog, *chaos.effect.enqueue_many([((f"l{n}", seconds), {})
+                                                for n in range(count - 1)])]
+    group = workers(url, lease=lease, concurrency=8, args=("--prefetch", "0")).start(processes)
+    began = time.monotonic()
+    wait_until(lambda: all(app.get(h.id).state == TaskState.DONE for h in handles),
+               timeout=60 + seconds * count / (8 * processes) * 2, interval=0.5,
+               message="the long tasks did not finish")
+    elapsed = time.monotonic() - began
+    codes = group.terminate_all()
+    infos = [app.get(h.id) for h in handles]
+    released = sum(i.attempts - 1 for i in infos)
+    held = hog.info().result
+    report("heartbeat_long_tasks", backend, tasks=count, task_s=seconds, lease_s=lease,
+           gil_task_lane="process" if backend == "sqlite" else "thread",
+           gil_held_s=round(held, 1), re_leases=released,
+           worker_lost=sum(i.worker_lost for i in infos), elapsed_s=round(elapsed, 1))
+    assert codes == [0] * processes
+    assert held >= seconds
+    assert released == 0, "no lease lapsed"
+    assert all(i.worker_lost == 0 for i in infos)
