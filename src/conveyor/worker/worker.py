@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from conveyor.app import Conveyor
 
 log = logging.getLogger("conveyor.worker")
+URGENT_BACKOFF_MAX = 0.1
+"""Seconds between two urgent claims that keep finding nothing (see ``Worker._fill``)."""
 
 
 class Worker:
@@ -132,10 +134,12 @@ class Worker:
         self._claimed: asyncio.Event | None = None
         self._last_claim = 0.0
         self.claim_interval = 0.002
+        """While busy, a wake-up claims a small batch at most this often (seconds)."""
         self.urgent_limit = max(1, min(32, concurrency))
         """Tasks an urgent claim takes at most, and how far past ``concurrency + prefetch``
         urgent claims may fill the buffer."""
-        """While busy, a wake-up claims a small batch at most this often (seconds)."""
+        self._urgent_backoff = self.claim_interval
+        self._next_urgent = 0.0
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -300,7 +304,8 @@ class Worker:
         if room <= 0 or (self._buffer and room < capacity // 2 and not arrived):
             top = self._buffer.top_priority()
             spare = self.urgent_limit + min(room, 0)  # how far past the bound we may still go
-            if not arrived or top is None or top >= PRIORITIES - 1 or spare <= 0:
+            if (not arrived or top is None or top >= PRIORITIES - 1 or spare <= 0
+                    or self._loop.time() < self._next_urgent):
                 return False
             min_priority, room = top + 1, spare
         else:
@@ -321,6 +326,13 @@ class Worker:
         finally:
             self._last_claim = self._loop.time()
             self._claimed.set()
+        if min_priority:
+            # The wake-up signal says "work exists", which it always does behind a backlog:
+            # an urgent claim that finds nothing waits twice as long before the next one
+            # (up to URGENT_BACKOFF_MAX), so a draining worker does not spend its loop on them.
+            self._urgent_backoff = (self.claim_interval if claimed else
+                                    min(URGENT_BACKOFF_MAX, self._urgent_backoff * 2))
+            self._next_urgent = self._loop.time() + self._urgent_backoff
         self._buffer.extend(claimed)
         if claimed:
             self._metrics.claimed(claimed)
