@@ -64,6 +64,16 @@ local function find_group(base, ngroups, id, hint)
     return 0
 end
 
+-- The record of task `id` if `token` still holds its lease (RUNNING, same token), with its
+-- group; nil otherwise (unknown id, not RUNNING, or another token): the fencing check every
+-- lease-guarded transition makes. `hint` as in find_group.
+local function held(base, ngroups, id, token, hint)
+    local g = find_group(base, ngroups, id, hint)
+    local rec = g > 0 and load(key_of(base, g, TASKS), id)
+    if not rec or rec[STATE] ~= 'RUNNING' or rec[TOKEN] ~= token then return nil end
+    return rec, g
+end
+
 -- A stored task as a reply row (TaskRow's field order, after id and queue; then its number).
 local function row(id, queue, rec)
     return {id, queue, rec[NAME], rec[PAYLOAD], rec[PRIORITY], rec[STATE], rec[ATTEMPTS],

@@ -11,9 +11,8 @@ local ngroups = #KEYS / GROUP_SIZE
 local lost, moves = {}, new_moves()
 for a = 2, #ARGV, 5 do
     local id, token = ARGV[a + 1], ARGV[a + 2]
-    local g = find_group(1, ngroups, id, tonumber(ARGV[a]))
-    local rec = g > 0 and load(key_of(1, g, TASKS), id)
-    if not rec or rec[STATE] ~= 'RUNNING' or rec[TOKEN] ~= token then
+    local rec, g = held(1, ngroups, id, token, tonumber(ARGV[a]))
+    if not rec then
         lost[#lost + 1] = id
     else
         rec[RESULT] = ARGV[a + 3] == '1' and ARGV[a + 4] or false

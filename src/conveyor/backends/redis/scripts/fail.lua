@@ -12,9 +12,8 @@ local ngroups = #KEYS / GROUP_SIZE
 local lost = {}
 for a = 2, #ARGV, 7 do
     local id, token = ARGV[a + 1], ARGV[a + 2]
-    local g = find_group(1, ngroups, id, tonumber(ARGV[a]))
-    local rec = g > 0 and load(key_of(1, g, TASKS), id)
-    if not rec or rec[STATE] ~= 'RUNNING' or rec[TOKEN] ~= token then
+    local rec, g = held(1, ngroups, id, token, tonumber(ARGV[a]))
+    if not rec then
         lost[#lost + 1] = id
     else
         rec[ERROR] = ARGV[a + 3]
