@@ -95,8 +95,9 @@ def enqueue(op: base.Enqueue, now: float | None) -> Plan[list[base.EnqueueOutcom
         if t.id in created:
             per_queue[t.queue] = per_queue.get(t.queue, 0) + 1
     if per_queue:
-        yield Statement("enqueue_count", {
-            "now": now, "queues": list(per_queue), "counts": [float(n) for n in per_queue.values()],
+        yield Statement("record_metrics_now", {
+            "now": now, "name": "enqueued", "queues": list(per_queue),
+            "counts": [float(n) for n in per_queue.values()],
         }, wait=False)  # travels with the commit: no round trip of its own
     keys = [t.idempotency_key for t in tasks if t.id not in created]
     existing: dict[str, str] = {}
@@ -227,9 +228,10 @@ def cancel(op: base.Cancel, now: float | None) -> Plan[list[str]]:
     for _, queue in reply.rows:
         per_queue[queue] = per_queue.get(queue, 0) + 1
     if per_queue:
-        yield Statement("cancel_count", {
-            "now": now, "queues": list(per_queue), "counts": [float(n) for n in per_queue.values()],
-        })
+        yield Statement("record_metrics_now", {
+            "now": now, "name": "cancelled", "queues": list(per_queue),
+            "counts": [float(n) for n in per_queue.values()],
+        }, wait=False)  # travels with the commit
     moved = {row[0] for row in reply.rows}
     return [task_id for task_id in ids if task_id in moved]
 

@@ -292,8 +292,8 @@ class SQLiteBackend:
                 row = conn.execute(existing, {"idempotency_key": task.idempotency_key}).fetchone()
                 outcomes.append(base.EnqueueOutcome(row[0], created=False))
         for queue, count in created.items():
-            conn.execute(QUERIES["enqueue_count"],
-                         {"queue": queue, "minute": int(now // 60), "count": count})
+            conn.execute(QUERIES["record_metrics_now"], {"name": "enqueued", "queue": queue,
+                                                   "minute": int(now // 60), "count": count})
         return outcomes
 
     def _claim(
@@ -369,8 +369,8 @@ class SQLiteBackend:
                 done.append(task_id)
                 per_queue[row[0]] = per_queue.get(row[0], 0) + 1
         for queue, count in per_queue.items():
-            conn.execute(QUERIES["cancel_count"],
-                         {"queue": queue, "minute": int(now // 60), "count": count})
+            conn.execute(QUERIES["record_metrics_now"], {"name": "cancelled", "queue": queue,
+                                                   "minute": int(now // 60), "count": count})
         return done
 
     def _recover_expired(
