@@ -120,13 +120,7 @@ def test_transactional_completion_with_crashes_takes_effect_once(
     assert dict(rows) == dict.fromkeys(keys, 1), "exactly one committed effect per key"
 
 
-@pytest.mark.parametrize("lane", [
-    "process",
-    pytest.param("thread", marks=pytest.mark.xfail(strict=True, reason=(
-        "finding: a thread-lane task that ends its whole worker process takes the tasks "
-        "claimed with it down too; they are claimed together again after recovery, so they "
-        "reach max_worker_lost with the killer and go DEAD (worker_lost) though innocent"))),
-])
+@pytest.mark.parametrize("lane", ["process", "thread"])
 def test_a_task_that_kills_its_worker_goes_dead_as_worker_lost(
     backend: str, lane: str, url: str, app: Conveyor, workers: Callable[..., Workers]
 ) -> None:
@@ -158,6 +152,9 @@ def test_a_task_that_kills_its_worker_goes_dead_as_worker_lost(
     assert info.dead_reason == "worker_lost"
     assert runs[killer.id] == max_lost, "tried max_worker_lost times, then DEAD"
     assert info.worker_lost == max_lost
-    assert restarts == (max_lost if lane == "thread" else 0), "only a thread task ends a worker"
+    # A thread-lane killer ends its worker on all but its last attempt, which is quarantined in
+    # a pool process, so the innocent tasks claimed beside it finish.
+    assert restarts == (max_lost - 1 if lane == "thread" else 0), "only a thread task ends a worker"
     assert codes == [0, 0]
     assert set(effect_counts(group.effects)) == {h.id for h in others}
+    assert all(app.get(h.id).state == TaskState.DONE for h in others), "the innocent finish"

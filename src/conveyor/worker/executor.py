@@ -45,6 +45,23 @@ class Prepared:
     lane: Lane
 
 
+def _importable(task: Task[Any, Any]) -> bool:
+    """Whether a pool process can import ``task`` by module and name.
+
+    Quarantine: a thread-lane task that lost its worker on every attempt but the last one
+    allowed (``worker_lost == max_worker_lost - 1``) may be the one that ends whole processes
+    (``os._exit``, a segfault in C code), so that last attempt runs in a pool process, where
+    only that child dies if it does it again. The tasks that were running beside it when the
+    worker went down (counted ``worker_lost`` too, though innocent) go there as well and
+    succeed, instead of reaching ``max_worker_lost`` with the killer. Earlier attempts stay in
+    their thread (a worker killed once is common and costs no process). Tasks defined in
+    ``__main__`` or inside a function cannot be imported by a child, so they stay in the thread
+    lane.
+    """
+    func = task.func
+    return func.__module__ != "__main__" and "<locals>" not in func.__qualname__
+
+
 class Executor:
     def __init__(
         self,
@@ -54,8 +71,10 @@ class Executor:
         pool: str,
         max_result_bytes: int,
         backend: Backend | None = None,
+        quarantine_after: int = 2,
     ) -> None:
         self.tasks = tasks
+        self.quarantine_after = quarantine_after
         self.backend = backend
         self.worker_id = worker_id
         self.pool = pool
@@ -96,6 +115,8 @@ class Executor:
             lane = "thread"
         elif task.executor == "process" or (task.executor == "default" and self.pool == "process"):
             lane = "process"
+        elif claimed.worker_lost >= self.quarantine_after and _importable(task):
+            lane = "process"  # quarantine: see _importable
         else:
             lane = "thread"
         timeout = claimed.timeout_seconds or task.defaults.timeout

@@ -199,7 +199,8 @@ class Worker:
         backend = self.app.backend
         started_at = await backend.aexecute(Now())
         self._executor = Executor(self.app.tasks, self.id, self.concurrency, self._pool,
-                                  self.app.max_payload_bytes, backend=backend)
+                                  self.app.max_payload_bytes, backend=backend,
+                                  quarantine_after=max(1, self.app.max_worker_lost - 1))
         self._finisher = Finisher(backend, self._settled, self._metrics)
         keeper = None
         if self.heartbeat == "process" and can_run_apart(self.app.url, self.app.backend_options):
