@@ -12,6 +12,7 @@ reach.
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -62,10 +63,51 @@ def test_a_zombie_worker_cannot_complete_what_was_taken_over(
            runs=sum(starts.values()), effects=sum(effects.values()))
     assert codes == [0, 0]
     assert rejected == 8, "exactly the zombie's 8 stale completions were rejected"
-    assert all(starts[i] == 2 for i in ids), "each task ran on both workers"
+    runners = {i: {f[3] for f in effect_lines(zombie.effects, "start") if f[1] == i} for i in ids}
+    # Under a loaded machine the rescuer may itself lose a lease and run a task again: more
+    # starts are allowed (at-least-once); what must hold is one run on each side, one effect.
+    assert all(runners[i] >= {str(zombie_pid), str(rescuer.pid)} for i in ids), (
+        "each task ran on both workers")
     assert effects == dict.fromkeys(ids, 1), "each side effect appears once"
     assert all(i.state == TaskState.DONE and str(rescuer.pid) in (i.worker_id or "")
                for i in infos), "the rescuing worker's completions stand"
+
+
+def test_a_worker_hung_alone_loses_its_leases(
+    backend: str, url: str, app: Conveyor, workers: Callable[..., Workers]
+) -> None:
+    """Only the worker stops (a deadlock outside the GIL looks the same): its lease keeper runs
+    on, but without beats from the worker's loop and with no thread of it running, the keeper
+    stops extending after one lease, so the tasks are recovered like a dead worker's."""
+    from apps import chaos
+
+    lease = 2.0
+    handles = chaos.fenced_effect.enqueue_many([((f"h{n}", lease), {}) for n in range(8)])
+    ids = {h.id for h in handles}
+    group = workers(url, lease=lease, concurrency=8, args=("--prefetch", "0")).start(1)
+    hung_pid = group.processes[0].pid
+    wait_until(lambda: len(effect_lines(group.effects, "start")) == 8, timeout=30,
+               message="the worker never started its 8 tasks")
+    os.kill(hung_pid, signal.SIGSTOP)
+    stopped_at = time.monotonic()
+    rescuer = group.spawn()
+    group.processes.append(rescuer)
+    try:
+        wait_until(lambda: all(app.get(i).state == TaskState.DONE for i in ids), timeout=60,
+                   message="the hung worker's tasks were never taken over")
+        takeover_s = time.monotonic() - stopped_at
+    finally:
+        os.kill(hung_pid, signal.SIGCONT)
+    log = group.log_of[hung_pid]
+    wait_until(lambda: log.read_text().count("lease lost for task") >= 8, timeout=30,
+               message="the hung worker's completions were not rejected")
+    codes = group.terminate_all()
+    effects = effect_counts(group.effects)
+    report("hung_worker", backend, leases_held=8, lease_s=lease, takeover_s=round(takeover_s, 2))
+    assert codes == [0, 0]
+    assert "no longer extending" in log.read_text()
+    assert effects == dict.fromkeys(ids, 1), "each side effect appears once"
+    assert all(str(rescuer.pid) in (app.get(i).worker_id or "") for i in ids)
 
 
 def test_long_tasks_and_a_gil_holder_keep_their_leases(

@@ -7,13 +7,20 @@ the worker hands its current set of leases to this process, which extends them e
 whatever the worker is doing. It keeps extending the last set it was given: when the worker is
 blocked, that is exactly the set of tasks still running. When the worker dies, its end of the
 pipe closes and the keeper exits at once, so leases lapse and recovery works as designed.
+When the worker hangs without dying (stopped alone, deadlocked outside the GIL), the keeper
+notices: no beat from the worker's loop for a whole lease while none of its threads is running
+(Linux ``/proc``); it then stops extending until the worker speaks again, so those tasks are
+recovered like a dead worker's. A task holding the GIL keeps its thread running, so that case
+is still covered.
 
-Messages are msgpack, never pickle: ``["set", [[id, token, queue], ...]]`` (the whole set, at
-every heartbeat of the worker's loop) and ``["add", [...]]`` (the leases of one claim, sent at
-once, so a task that blocks the loop right after its claim is covered; sending the whole set per
-claim cost a busy worker a tenth of its loop) to the keeper; back,
-``["ready"]`` once its backend is open (until then the worker's loop extends the leases itself,
-so the keeper's start-up is no gap) and ``["lost", [[id, token], ...]]``.
+Messages are msgpack, never pickle. To the keeper: ``["set", [[id, token, queue], ...]]`` (the
+whole set, at every heartbeat of the worker's loop); ``["add", [...]]`` (the leases of one claim,
+sent at once, so a task that blocks the loop right after its claim is covered; sending the whole
+set per claim cost a busy worker a tenth of its loop); ``["beat", []]`` (from the event loop
+itself, twice per interval and never behind a backend call, so a worker waiting on a slow store
+is not taken for a hung one). Back: ``["ready"]`` once its backend is open (until then the
+worker's loop extends the leases itself, so the keeper's start-up is no gap) and
+``["lost", [[id, token], ...]]``.
 """
 
 from __future__ import annotations
@@ -66,6 +73,8 @@ class LeaseKeeper:
         child_end.close()
         self._conn = Connection(parent_end.detach())
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._beat_every = interval_seconds / 2
+        self._beat: asyncio.TimerHandle | None = None
         self.ready = False
 
     def listen(self, on_lost: Callable[[list[tuple[str, str]]], None]) -> None:
@@ -86,6 +95,12 @@ class LeaseKeeper:
                 log.warning("lease keeper exited; heartbeats continue from the event loop")
 
         loop.add_reader(self._conn.fileno(), readable)
+        self._send_beat()
+
+    def _send_beat(self) -> None:
+        self._send("beat", [])
+        if self._loop is not None:
+            self._beat = self._loop.call_later(self._beat_every, self._send_beat)
 
     @property
     def running(self) -> bool:
@@ -112,6 +127,8 @@ class LeaseKeeper:
             self._conn.send_bytes(_encoder.encode([kind, leases]))
 
     def close(self) -> None:
+        if self._beat is not None:
+            self._beat.cancel()
         if self._loop is not None:
             with contextlib.suppress(ValueError, OSError):
                 self._loop.remove_reader(self._conn.fileno())
@@ -148,8 +165,14 @@ def _serve(conn: Connection, url: str, options: dict[str, Any], worker_id: str,
         conn.send_bytes(_encoder.encode(["ready"]))
         held: dict[str, Lease] = {}
         next_tick = time.monotonic() + interval_seconds
+        last_word = time.monotonic()
+        hung = False
         while os.getppid() == parent:
             if conn.poll(max(0.0, next_tick - time.monotonic())):
+                last_word = time.monotonic()
+                if hung:
+                    hung = False
+                    log.warning("lease keeper: worker %s is responsive again", parent)
                 while conn.poll():
                     kind, given = msgspec.msgpack.decode(conn.recv_bytes())
                     if kind == "set":
@@ -160,6 +183,13 @@ def _serve(conn: Connection, url: str, options: dict[str, Any], worker_id: str,
                 continue
             next_tick = time.monotonic() + interval_seconds
             if not leases:
+                continue
+            if time.monotonic() - last_word > lease_seconds and not _any_thread_running(parent):
+                if not hung:
+                    hung = True
+                    log.warning("lease keeper: worker %s has been silent for %.1fs and none of "
+                                "its threads is running; no longer extending its %d lease(s)",
+                                parent, time.monotonic() - last_word, len(leases))
                 continue
             try:
                 lost = set(backend.execute(Extend(worker_id, leases, lease_seconds)))
@@ -174,3 +204,21 @@ def _serve(conn: Connection, url: str, options: dict[str, Any], worker_id: str,
                     held.pop(task_id, None)
     finally:
         backend.close()
+
+
+def _any_thread_running(pid: int) -> bool:
+    """Whether a thread of ``pid`` is running or runnable (state ``R``), from ``/proc``; True
+    where that cannot be read, so without ``/proc`` the keeper extends as before."""
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return True
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", encoding="ascii", errors="replace") as f:
+                stat = f.read()
+        except OSError:
+            continue  # the thread ended meanwhile
+        if stat[stat.rfind(")") + 2:][:1] == "R":
+            return True
+    return False
