@@ -65,11 +65,7 @@ def pause_for(seconds: float) -> None:
         time.sleep(0.05)  # the fault lasts this long: its duration, not a wait for a result
 
 
-@pytest.mark.parametrize("backend", ["redis", pytest.param("postgres", marks=pytest.mark.xfail(
-    strict=False, reason=(
-        "finding: after a cut, psycopg_pool re-creates connections with its own exponential "
-        "backoff (1, 2, 4, 8 s...), so a worker can take more than 5 s after healing to reach "
-        "PostgreSQL again; whether it does depends on where the heal falls in that schedule")))])
+@pytest.mark.parametrize("backend", ["redis", "postgres"])
 def test_a_worker_cut_off_black_holed_and_slowed_recovers(
     backend: str, url: str, app: Conveyor, workers: Callable[..., Workers]
 ) -> None:

@@ -36,6 +36,8 @@ from conveyor.errors import BackendUnavailable, ConfigurationError
 
 T = TypeVar("T")
 CHANGE_POLL_SECONDS = 0.005
+REOPEN_TIMEOUT = 1.0
+"""How long a pool opened after an outage tries before its call fails (see _drop_sync_pool)."""
 
 
 @dataclass
@@ -88,6 +90,8 @@ class PostgresBackend:
         self._listener: Listener | None = None
         self._seen_at_claim: tuple[Listener, Mark] | None = None
         self._local_commits = 0
+        self._reopening = False
+        self._closing: set[asyncio.Task[None]] = set()
 
     # -- runners ---------------------------------------------------------------------------------
 
@@ -96,9 +100,15 @@ class PostgresBackend:
         if isinstance(op, base.Claim):
             self._before_claim()
         plan: plans.Plan[T] = spec.plan(op, self._now())
-        with self._unavailable(), self._sync_pool().connection() as conn:
-            result = run_sync(conn, plan, transaction=spec.transaction, durable=spec.durable,
-                              relaxed=spec.relaxed)
+        with self._unavailable():
+            pool = self._sync_pool()
+        try:
+            with self._unavailable(), pool.connection() as conn:
+                result = run_sync(conn, plan, transaction=spec.transaction,
+                                  durable=spec.durable, relaxed=spec.relaxed)
+        except BackendUnavailable:
+            self._drop_sync_pool(pool)
+            raise
         self._local_commits += spec.writes
         return result
 
@@ -108,10 +118,14 @@ class PostgresBackend:
             self._before_claim()
         pool = await self._async_pool()
         plan: plans.Plan[T] = spec.plan(op, self._now())
-        with self._unavailable():
-            async with pool.connection() as conn:
-                result = await run_async(conn, plan, transaction=spec.transaction,
-                                         durable=spec.durable, relaxed=spec.relaxed)
+        try:
+            with self._unavailable():
+                async with pool.connection() as conn:
+                    result = await run_async(conn, plan, transaction=spec.transaction,
+                                             durable=spec.durable, relaxed=spec.relaxed)
+        except BackendUnavailable:
+            self._drop_async_pool(pool)
+            raise
         self._local_commits += spec.writes
         return result
 
@@ -249,6 +263,35 @@ class PostgresBackend:
                 raise
             raise BackendUnavailable(f"PostgreSQL at {self._where}: {exc}") from exc
 
+    # psycopg_pool re-creates lost connections on its own backoff (1, 2, 4, 8 s...), so after an
+    # outage a pool can keep its process away from the server for seconds after it is back. A
+    # pool that failed a call is dropped instead; the next call opens a fresh one, which tries at
+    # once and gives up after REOPEN_TIMEOUT, so the caller's own retry decides the cadence.
+    # Calls still running on the old pool finish there; it closes when they are done.
+
+    def _drop_sync_pool(self, broken: ConnectionPool) -> None:
+        with self._lock:
+            if self._pool is not broken:
+                return
+            self._pool = None
+            self._reopening = True
+        threading.Thread(target=broken.close, name="conveyor-pool-close", daemon=True).start()
+
+    def _drop_async_pool(self, broken: AsyncConnectionPool) -> None:
+        loop = asyncio.get_running_loop()
+        entry = self._loop_pools.get(loop)
+        if (entry is None or not entry.ready.done() or entry.ready.exception() is not None
+                or entry.ready.result() is not broken):
+            return
+        del self._loop_pools[loop]
+        self._reopening = True
+        closing = loop.create_task(broken.close())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+
+    def _open_timeout(self) -> float:
+        return min(self._timeout, REOPEN_TIMEOUT) if self._reopening else self._timeout
+
     def _connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.url, autocommit=True,
                                connect_timeout=max(1, round(self._timeout)))
@@ -299,13 +342,14 @@ class PostgresBackend:
                 )
                 with self._unavailable():
                     try:
-                        pool.open(wait=True, timeout=self._timeout)
+                        pool.open(wait=True, timeout=self._open_timeout())
                         with pool.connection() as conn:
                             self._ensure_schema(conn)
                     except BaseException:
                         pool.close()
                         raise
                 self._pool = pool
+                self._reopening = False
             return self._pool
 
     async def _async_pool(self) -> AsyncConnectionPool:
@@ -329,7 +373,7 @@ class PostgresBackend:
             )
             with self._unavailable():
                 try:
-                    await pool.open(wait=True, timeout=self._timeout)
+                    await pool.open(wait=True, timeout=self._open_timeout())
                 except BaseException:
                     await pool.close()
                     raise
@@ -338,6 +382,7 @@ class PostgresBackend:
             entry.ready.set_exception(exc)
             entry.ready.exception()  # retrieved: only the awaiting callers need to see it
             raise
+        self._reopening = False
         entry.keeper = _closed_at_loop_shutdown(pool)
         await entry.keeper.__anext__()
         entry.ready.set_result(pool)

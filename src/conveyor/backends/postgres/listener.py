@@ -102,7 +102,7 @@ class Listener:
     # -- the thread ------------------------------------------------------------------------------
 
     def _listen(self) -> psycopg.Connection[Any]:
-        conn = psycopg.connect(self._conninfo, autocommit=True)
+        conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=2)
         conn.execute(f"LISTEN {self._channel}")
         return conn
 
@@ -123,7 +123,7 @@ class Listener:
                 log.warning("LISTEN connection lost, reconnecting in %.2fs: %s", delay, exc)
                 self._close()
                 self._stopped.wait(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 1.0)  # back within a second of the server
         self._close()
 
     def _count(self, queue: str) -> None:
