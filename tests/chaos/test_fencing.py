@@ -3,7 +3,8 @@
 A worker frozen (SIGSTOP of its process group: the worker, its lease keeper and its pool, as a
 paused VM) while it holds 8 leases, for 3 x the lease: another worker takes the tasks over; when
 the zombie wakes up, its 8 completions carry stale lease tokens and are rejected, and the effects,
-recorded through a ledger keyed by task id, appear once each.
+recorded through a ledger keyed by task id, appear once each. The same when the worker alone
+hangs (its lease keeper runs on): the keeper notices and stops extending.
 
 Then the opposite: long tasks with a short lease, one of them holding the GIL in a C call for
 longer than the lease, are never re-leased, because the heartbeat comes from outside the task's
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 
@@ -26,51 +29,74 @@ from helpers import wait_until
 pytestmark = pytest.mark.slow
 
 
-def test_a_zombie_worker_cannot_complete_what_was_taken_over(
-    backend: str, url: str, app: Conveyor, workers: Callable[..., Workers]
-) -> None:
+@dataclass
+class Takeover:
+    group: Workers
+    frozen_pid: int
+    rescuer: subprocess.Popen[bytes]
+    ids: set[str]
+    takeover_s: float
+
+    def runners(self, task_id: str) -> set[str]:
+        """The pids that started ``task_id``."""
+        return {f[3] for f in effect_lines(self.group.effects, "start") if f[1] == task_id}
+
+
+def freeze_and_rescue(app: Conveyor, group: Workers, lease: float, freeze: Callable[[int], None],
+                      thaw: Callable[[int], None], frozen_at_least: float = 0.0) -> Takeover:
+    """One worker starts 8 tasks of ``lease`` seconds and is frozen; a second worker of the
+    same group (sharing the effect log) takes them over; then the first is thawed, and its 8
+    completions, now stale, are rejected."""
     from apps import chaos
 
-    lease = 2.0
     handles = chaos.fenced_effect.enqueue_many([((f"z{n}", lease), {}) for n in range(8)])
     ids = {h.id for h in handles}
-    zombie = workers(url, lease=lease, concurrency=8, args=("--prefetch", "0")).start(1)
-    zombie_pid = zombie.processes[0].pid
-    wait_until(lambda: len(effect_lines(zombie.effects, "start")) == 8, timeout=30,
-               message="the zombie never started its 8 tasks")
-    zombie.signal_group(0, signal.SIGSTOP)
+    frozen_pid = group.start(1).processes[0].pid
+    wait_until(lambda: len(effect_lines(group.effects, "start")) == 8, timeout=30,
+               message="the first worker never started its 8 tasks")
+    freeze(frozen_pid)
     frozen_at = time.monotonic()
-    rescuer = zombie.spawn()  # another worker of the same group, sharing the effect log
-    zombie.processes.append(rescuer)
+    rescuer = group.spawn()
+    group.processes.append(rescuer)
     try:
         wait_until(lambda: all(app.get(i).state == TaskState.DONE for i in ids), timeout=60,
                    message="the frozen worker's tasks were not taken over")
         takeover_s = time.monotonic() - frozen_at
-        while time.monotonic() - frozen_at < 3 * lease:
-            time.sleep(0.05)  # the freeze lasts 3 x the lease, as specified
+        while time.monotonic() - frozen_at < frozen_at_least:
+            time.sleep(0.05)  # the freeze lasts as long as specified
     finally:
-        zombie.signal_group(0, signal.SIGCONT)
-    log = zombie.log_of[zombie_pid]
+        thaw(frozen_pid)
+    log = group.log_of[frozen_pid]
     wait_until(lambda: log.read_text().count("lease lost for task") >= 8, timeout=30,
-               message="the zombie's completions were not rejected")
-    codes = zombie.terminate_all()
-    rejected = log.read_text().count("lease lost for task")
-    starts = effect_counts(zombie.effects, "start")
-    effects = effect_counts(zombie.effects)
-    infos = [app.get(i) for i in ids]
+               message="the frozen worker's completions were not rejected")
+    return Takeover(group, frozen_pid, rescuer, ids, takeover_s)
+
+
+def test_a_zombie_worker_cannot_complete_what_was_taken_over(
+    backend: str, url: str, app: Conveyor, workers: Callable[..., Workers]
+) -> None:
+    lease = 2.0
+    group = workers(url, lease=lease, concurrency=8, args=("--prefetch", "0"))
+    took = freeze_and_rescue(app, group, lease, lambda _: group.signal_group(0, signal.SIGSTOP),
+                             lambda _: group.signal_group(0, signal.SIGCONT),
+                             frozen_at_least=3 * lease)
+    codes = group.terminate_all()
+    rejected = group.log_of[took.frozen_pid].read_text().count("lease lost for task")
+    starts = effect_counts(group.effects, "start")
+    effects = effect_counts(group.effects)
     report("zombie_fencing", backend, leases_held=8, frozen_s=round(3 * lease, 1),
-           takeover_s=round(takeover_s, 2), stale_completions_rejected=rejected,
+           takeover_s=round(took.takeover_s, 2), stale_completions_rejected=rejected,
            runs=sum(starts.values()), effects=sum(effects.values()))
     assert codes == [0, 0]
     assert rejected == 8, "exactly the zombie's 8 stale completions were rejected"
-    runners = {i: {f[3] for f in effect_lines(zombie.effects, "start") if f[1] == i} for i in ids}
     # Under a loaded machine the rescuer may itself lose a lease and run a task again: more
     # starts are allowed (at-least-once); what must hold is one run on each side, one effect.
-    assert all(runners[i] >= {str(zombie_pid), str(rescuer.pid)} for i in ids), (
-        "each task ran on both workers")
-    assert effects == dict.fromkeys(ids, 1), "each side effect appears once"
-    assert all(i.state == TaskState.DONE and str(rescuer.pid) in (i.worker_id or "")
-               for i in infos), "the rescuing worker's completions stand"
+    assert all(took.runners(i) >= {str(took.frozen_pid), str(took.rescuer.pid)}
+               for i in took.ids), "each task ran on both workers"
+    assert effects == dict.fromkeys(took.ids, 1), "each side effect appears once"
+    assert all(app.get(i).state == TaskState.DONE
+               and str(took.rescuer.pid) in (app.get(i).worker_id or "")
+               for i in took.ids), "the rescuing worker's completions stand"
 
 
 def test_a_worker_hung_alone_loses_its_leases(
@@ -79,35 +105,17 @@ def test_a_worker_hung_alone_loses_its_leases(
     """Only the worker stops (a deadlock outside the GIL looks the same): its lease keeper runs
     on, but without beats from the worker's loop and with no thread of it running, the keeper
     stops extending after one lease, so the tasks are recovered like a dead worker's."""
-    from apps import chaos
-
     lease = 2.0
-    handles = chaos.fenced_effect.enqueue_many([((f"h{n}", lease), {}) for n in range(8)])
-    ids = {h.id for h in handles}
-    group = workers(url, lease=lease, concurrency=8, args=("--prefetch", "0")).start(1)
-    hung_pid = group.processes[0].pid
-    wait_until(lambda: len(effect_lines(group.effects, "start")) == 8, timeout=30,
-               message="the worker never started its 8 tasks")
-    os.kill(hung_pid, signal.SIGSTOP)
-    stopped_at = time.monotonic()
-    rescuer = group.spawn()
-    group.processes.append(rescuer)
-    try:
-        wait_until(lambda: all(app.get(i).state == TaskState.DONE for i in ids), timeout=60,
-                   message="the hung worker's tasks were never taken over")
-        takeover_s = time.monotonic() - stopped_at
-    finally:
-        os.kill(hung_pid, signal.SIGCONT)
-    log = group.log_of[hung_pid]
-    wait_until(lambda: log.read_text().count("lease lost for task") >= 8, timeout=30,
-               message="the hung worker's completions were not rejected")
+    group = workers(url, lease=lease, concurrency=8, args=("--prefetch", "0"))
+    took = freeze_and_rescue(app, group, lease, lambda pid: os.kill(pid, signal.SIGSTOP),
+                             lambda pid: os.kill(pid, signal.SIGCONT))
     codes = group.terminate_all()
-    effects = effect_counts(group.effects)
-    report("hung_worker", backend, leases_held=8, lease_s=lease, takeover_s=round(takeover_s, 2))
+    report("hung_worker", backend, leases_held=8, lease_s=lease,
+           takeover_s=round(took.takeover_s, 2))
     assert codes == [0, 0]
-    assert "no longer extending" in log.read_text()
-    assert effects == dict.fromkeys(ids, 1), "each side effect appears once"
-    assert all(str(rescuer.pid) in (app.get(i).worker_id or "") for i in ids)
+    assert "no longer extending" in group.log_of[took.frozen_pid].read_text()
+    assert effect_counts(group.effects) == dict.fromkeys(took.ids, 1), "one effect each"
+    assert all(str(took.rescuer.pid) in (app.get(i).worker_id or "") for i in took.ids)
 
 
 def test_long_tasks_and_a_gil_holder_keep_their_leases(
