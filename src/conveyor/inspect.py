@@ -84,5 +84,6 @@ def stats(
             for counter, value in seen.counters.items():
                 setattr(queue, counter, value)
             queue.wait, queue.latency, queue.series = seen.wait, seen.latency, seen.series
+            queue.duration = seen.duration
         queues[name] = queue
     return Stats(queues=queues, workers=[worker_info(w) for w in workers])

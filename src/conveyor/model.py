@@ -147,6 +147,8 @@ class QueueStats(msgspec.Struct, kw_only=True):
     paused: bool = False
     window_seconds: float = 300.0
     enqueued: int = 0
+    started: int = 0
+    """Attempts that began running."""
     succeeded: int = 0
     failed: int = 0
     """Attempts that raised (retried or dead)."""
@@ -159,6 +161,8 @@ class QueueStats(msgspec.Struct, kw_only=True):
     """Enqueue (or due time) -> start."""
     latency: LatencySummary = msgspec.field(default_factory=LatencySummary)
     """Enqueue (or due time) -> done: what a producer waits for a result."""
+    duration: LatencySummary = msgspec.field(default_factory=LatencySummary)
+    """Start -> end of the attempts that ran, however they ended."""
     series: list[MinutePoint] = msgspec.field(default_factory=list)
     """Oldest first, one point per minute of the window."""
     workers: int = 0

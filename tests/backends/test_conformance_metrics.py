@@ -145,6 +145,8 @@ def test_workers_count_a_known_mix_exactly(backend_kind: BackendKind, tmp_path: 
             "succeeded": 8, "failed": 6, "retried": 4, "dead": 2, "expired": 0}
         assert samples[("conveyor_tasks_enqueued_total", (("queue", "mix"),))] == 10
         assert samples[("conveyor_task_latency_seconds_count", (("queue", "mix"),))] == 8
+        assert samples[("conveyor_tasks_started_total", (("queue", "mix"),))] == 14
+        assert samples[("conveyor_task_duration_seconds_count", (("queue", "mix"),))] == 14
     finally:
         app.close()
 

@@ -73,6 +73,9 @@ def test_the_exposition_after_real_tasks(monitored: Conveyor) -> None:
     assert samples[("conveyor_workers", ())] == 0
     assert samples[("conveyor_task_queue_wait_seconds_count", q)] == 7
     assert samples[("conveyor_task_latency_seconds_count", q)] == 5
+    assert samples[("conveyor_tasks_started_total", q)] == 7
+    assert samples[("conveyor_task_duration_seconds_count", q)] == 7
+    assert 0 <= samples[("conveyor_task_duration_seconds_sum", q)] < 60
     inf = (("le", "+Inf"), ("queue", "mail"))
     assert samples[("conveyor_task_latency_seconds_bucket", inf)] == 5
     cumulative = [samples[("conveyor_task_latency_seconds_bucket",

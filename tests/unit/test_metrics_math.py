@@ -70,7 +70,7 @@ def test_a_skewed_worker_clock_does_not_change_the_latencies(skew: float) -> Non
     recorder = MetricsRecorder(lease_seconds=30.0)
     claimed = _claimed(scheduled_at=backend_now - 2.0, lease_expires_at=backend_now + 30.0)
     recorder.claimed([claimed])
-    recorder.started(claimed.id)
+    recorder.started(claimed)
     sample = recorder.sample(claimed, Completion(claimed.id, "tok", None))
     assert sample is not None
     assert sample.wait == pytest.approx(2.0, abs=0.5)
@@ -85,7 +85,7 @@ def test_the_recorder_aggregates_outcomes_into_one_transition() -> None:
                                 Failure("x", "tok", "e", None, "max_retries")]):
         claimed = _claimed(now, now + 30.0)
         recorder.claimed([claimed])
-        recorder.started(claimed.id)
+        recorder.started(claimed)
         sample = recorder.sample(claimed, ending)
         assert sample is not None, n
         recorder.add(sample)

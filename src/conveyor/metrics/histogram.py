@@ -16,12 +16,15 @@ BOUNDS: tuple[float, ...] = tuple(
 """Upper bounds (inclusive, seconds) of the finite buckets; bucket ``len(BOUNDS)`` is +Inf."""
 BUCKETS = len(BOUNDS) + 1
 
-COUNTERS = ("enqueued", "succeeded", "failed", "retried", "dead", "cancelled", "expired")
-"""``failed``: attempts that raised (then ``retried`` or ``dead``); ``dead`` also counts tasks
+COUNTERS = ("enqueued", "started", "succeeded", "failed", "retried", "dead", "cancelled",
+            "expired")
+"""``started``: attempts that began running (a malformed message rejected at its start does not
+count); ``failed``: attempts that raised (then ``retried`` or ``dead``); ``dead`` also counts tasks
 rejected at claim (malformed, unknown) and leases lost too often; ``expired``: leases that ran
 out (the task went back to the queue, or to the DLQ after ``max_worker_lost``)."""
-HISTOGRAMS = ("wait", "latency")
-"""``wait``: due time -> start of an attempt; ``latency``: due time -> success."""
+HISTOGRAMS = ("wait", "latency", "duration")
+"""``wait``: due time -> start of an attempt; ``latency``: due time -> success; ``duration``:
+start -> end of an attempt that ran, however it ended."""
 
 
 def bucket_of(seconds: float) -> int:

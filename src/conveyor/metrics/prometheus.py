@@ -44,7 +44,7 @@ from conveyor.model import TaskState
 if TYPE_CHECKING:
     from conveyor.app import Conveyor
 
-FINISHED = tuple(name for name in COUNTERS if name != "enqueued")
+FINISHED = tuple(name for name in COUNTERS if name not in ("enqueued", "started"))
 
 
 class ConveyorCollector(Collector):
@@ -97,15 +97,18 @@ class ConveyorCollector(Collector):
 def _counters(kept: dict[str, QueueTotals]) -> Iterator[Metric]:
     enqueued = CounterMetricFamily("conveyor_tasks_enqueued", "Tasks enqueued.",
                                    labels=["queue"])
+    started = CounterMetricFamily("conveyor_tasks_started", "Attempts that began running.",
+                                  labels=["queue"])
     finished = CounterMetricFamily(
         "conveyor_tasks_finished",
         "Attempts by how they ended (failed = raised; then retried or dead; expired = lease "
         "ran out).", labels=["queue", "status"])
     for queue, t in sorted(kept.items()):
         enqueued.add_metric([queue], t.counters.get("enqueued", 0.0))
+        started.add_metric([queue], t.counters.get("started", 0.0))
         for status in FINISHED:
             finished.add_metric([queue, status], t.counters.get(status, 0.0))
-    yield from (enqueued, finished)
+    yield from (enqueued, started, finished)
 
 
 def _histograms(kept: dict[str, QueueTotals]) -> Iterator[Metric]:
@@ -114,10 +117,14 @@ def _histograms(kept: dict[str, QueueTotals]) -> Iterator[Metric]:
     latency = HistogramMetricFamily("conveyor_task_latency_seconds",
                                     "Due time to success (what a producer waits for).",
                                     labels=["queue"])
+    duration = HistogramMetricFamily("conveyor_task_duration_seconds",
+                                     "Start to end of an attempt that ran, however it ended.",
+                                     labels=["queue"])
     for queue, t in sorted(kept.items()):
         wait.add_metric([queue], _cumulative(t.wait_buckets), t.wait_sum)
         latency.add_metric([queue], _cumulative(t.latency_buckets), t.latency_sum)
-    yield from (wait, latency)
+        duration.add_metric([queue], _cumulative(t.duration_buckets), t.duration_sum)
+    yield from (wait, latency, duration)
 
 
 def _cumulative(counts: list[int]) -> list[tuple[str, float]]:

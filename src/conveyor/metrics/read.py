@@ -36,6 +36,8 @@ class QueueTotals:
     wait_sum: float = 0.0
     latency_buckets: list[int] = field(default_factory=lambda: [0] * BUCKETS)
     latency_sum: float = 0.0
+    duration_buckets: list[int] = field(default_factory=lambda: [0] * BUCKETS)
+    duration_sum: float = 0.0
 
 
 @dataclass
@@ -46,6 +48,7 @@ class QueueWindow:
     counters: dict[str, int]
     wait: LatencySummary
     latency: LatencySummary
+    duration: LatencySummary
     series: list[MinutePoint]
 
     @property
@@ -64,6 +67,8 @@ def totals(counts: list[MetricCount]) -> dict[str, QueueTotals]:
             wait_buckets=buckets(values, "wait"), wait_sum=values.get(sum_name("wait"), 0.0),
             latency_buckets=buckets(values, "latency"),
             latency_sum=values.get(sum_name("latency"), 0.0),
+            duration_buckets=buckets(values, "duration"),
+            duration_sum=values.get(sum_name("duration"), 0.0),
         )
         for queue, values in by_queue.items()
     }
@@ -88,6 +93,7 @@ def _window(
     counters = dict.fromkeys(COUNTERS, 0)
     wait = [0] * BUCKETS
     latency = [0] * BUCKETS
+    duration = [0] * BUCKETS
     series = []
     for minute in range(first, last + 1):
         values = minutes.get(minute, {})
@@ -96,6 +102,7 @@ def _window(
         minute_wait, minute_latency = buckets(values, "wait"), buckets(values, "latency")
         wait = [a + b for a, b in zip(wait, minute_wait, strict=True)]
         latency = [a + b for a, b in zip(latency, minute_latency, strict=True)]
+        duration = [a + b for a, b in zip(duration, buckets(values, "duration"), strict=True)]
         at = to_datetime(minute * 60.0)
         assert at is not None
         series.append(MinutePoint(
@@ -104,7 +111,8 @@ def _window(
             retried=int(values.get("retried", 0)), dead=int(values.get("dead", 0)),
             wait_p99=percentile(minute_wait, 0.99), latency_p99=percentile(minute_latency, 0.99),
         ))
-    return QueueWindow(span, counters, summary(wait), summary(latency), series)
+    return QueueWindow(span, counters, summary(wait), summary(latency), summary(duration),
+                       series)
 
 
 def summary(counts: list[int]) -> LatencySummary:

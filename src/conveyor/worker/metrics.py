@@ -15,17 +15,25 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from conveyor.backends.base import ClaimedTask, Completion, Failure, MetricCount, RecordMetrics
-from conveyor.metrics.histogram import BUCKETS, COUNTERS, all_names, bucket_of, sum_name
+from conveyor.metrics.histogram import (
+    BUCKETS,
+    COUNTERS,
+    HISTOGRAMS,
+    all_names,
+    bucket_of,
+    sum_name,
+)
 
 FLUSH_INTERVAL_SECONDS = 1.0
 NAMES = all_names()
 """The layout of one (queue, minute) vector of counts: counters, then per histogram its sum and
 its buckets (see :func:`conveyor.metrics.histogram.all_names`)."""
 _AT = {name: index for index, name in enumerate(NAMES)}
-_FAILED = _AT["failed"]
+_FAILED, _STARTED = _AT["failed"], _AT["started"]
 _WAIT_SUM, _LATENCY_SUM = _AT[sum_name("wait")], _AT[sum_name("latency")]
-_WAIT_FIRST, _LATENCY_FIRST = _WAIT_SUM + 1, _LATENCY_SUM + 1
-assert len(NAMES) == len(COUNTERS) + 2 * (1 + BUCKETS)
+_DURATION_SUM = _AT[sum_name("duration")]
+_WAIT_FIRST, _LATENCY_FIRST, _DURATION_FIRST = _WAIT_SUM + 1, _LATENCY_SUM + 1, _DURATION_SUM + 1
+assert len(NAMES) == len(COUNTERS) + len(HISTOGRAMS) * (1 + BUCKETS)
 
 
 class Sample(NamedTuple):
@@ -39,6 +47,8 @@ class Sample(NamedTuple):
     """Due time -> start; None for a task that never started (rejected at claim)."""
     latency: float | None
     """Due time -> success; None unless it succeeded."""
+    duration: float | None
+    """Start -> end; None for a task that never started."""
 
 
 def attempt_times(
@@ -70,8 +80,18 @@ class MetricsRecorder:
         for task in tasks:
             self._claimed[task.id] = (task.lease_expires_at - self.lease_seconds, mono)
 
-    def started(self, task_id: str) -> None:
-        self._started[task_id] = time.monotonic()
+    def started(self, task: ClaimedTask) -> None:
+        """An attempt begins: its start time, and the ``started`` counter of its minute."""
+        now = self._started[task.id] = time.monotonic()
+        mark = self._claimed.get(task.id)
+        if mark is not None:
+            self._vector(task.queue, int((mark[0] + now - mark[1]) // 60))[_STARTED] += 1
+
+    def _vector(self, queue: str, minute: int) -> list[float]:
+        counts = self._counts.get((queue, minute))
+        if counts is None:
+            counts = self._counts[(queue, minute)] = [0.0] * len(NAMES)
+        return counts
 
     def forget(self, task_id: str) -> None:
         """A lease released or lost: that attempt reports nothing."""
@@ -87,8 +107,9 @@ class MetricsRecorder:
             return None
         claimed_at, claimed_mono = mark
         now = time.monotonic()
+        run: float | None
         if started is None:
-            wait, run, ended_at = None, 0.0, claimed_at + now - claimed_mono
+            wait, run, ended_at = None, None, claimed_at + now - claimed_mono
         else:
             started_at = claimed_at + started - claimed_mono
             run = now - started
@@ -98,19 +119,16 @@ class MetricsRecorder:
             ended_at = started_at + run
         if type(transition) is Completion:
             return Sample(claimed.queue, "succeeded", int(ended_at // 60), wait,
-                          None if wait is None else wait + run)
+                          None if wait is None or run is None else wait + run, run)
         retry_in = transition.retry_in_seconds  # type: ignore[union-attr]
         return Sample(claimed.queue, "dead" if retry_in is None else "retried",
-                      int(ended_at // 60), wait, None)
+                      int(ended_at // 60), wait, None, run)
 
     # -- aggregation -------------------------------------------------------------------------------
 
     def add(self, sample: Sample) -> None:
         """Count an attempt whose outcome the backend accepted (a few list increments)."""
-        key = (sample.queue, sample.minute)
-        counts = self._counts.get(key)
-        if counts is None:
-            counts = self._counts[key] = [0.0] * len(NAMES)
+        counts = self._vector(sample.queue, sample.minute)
         counts[_AT[sample.outcome]] += 1
         if sample.outcome != "succeeded":
             counts[_FAILED] += 1
@@ -120,6 +138,9 @@ class MetricsRecorder:
         if sample.latency is not None:
             counts[_LATENCY_FIRST + bucket_of(sample.latency)] += 1
             counts[_LATENCY_SUM] += sample.latency
+        if sample.duration is not None:
+            counts[_DURATION_FIRST + bucket_of(sample.duration)] += 1
+            counts[_DURATION_SUM] += sample.duration
 
     @property
     def pending(self) -> bool:

@@ -351,11 +351,11 @@ class Worker:
             self._start(claimed)
 
     def _start(self, claimed: ClaimedTask) -> None:
-        self._metrics.started(claimed.id)
         prepared = self._executor.prepare(claimed)
         if isinstance(prepared, Outcome):  # a malformed or unknown message: straight to the DLQ
             self._finish(claimed, prepared)
             return
+        self._metrics.started(claimed)
         if prepared.lane != "thread":
             self._running[claimed.id] = (claimed, asyncio.create_task(self._execute(prepared)))
             self._busy.set(len(self._running))
