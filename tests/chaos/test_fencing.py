@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
@@ -42,6 +43,26 @@ class Takeover:
         return {f[3] for f in effect_lines(self.group.effects, "start") if f[1] == task_id}
 
 
+def holds_the_sqlite_write_lock(url: str) -> bool:
+    """Whether some process holds the SQLite file's write lock now (always False elsewhere).
+
+    A process frozen inside a write transaction stalls every writer of the file, the rescuer
+    included, until it runs again: SQLite's one-writer design, documented in
+    docs/architecture.md. A paused host takes all its processes with it, so that case cannot
+    arise between hosts; the tests freeze the worker between transactions."""
+    if not url.startswith("sqlite:///"):
+        return False
+    probe = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=0.2, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        probe.close()
+
+
 def freeze_and_rescue(app: Conveyor, group: Workers, lease: float, freeze: Callable[[int], None],
                       thaw: Callable[[int], None], frozen_at_least: float = 0.0) -> Takeover:
     """One worker starts 8 tasks of ``lease`` seconds and is frozen; a second worker of the
@@ -54,7 +75,14 @@ def freeze_and_rescue(app: Conveyor, group: Workers, lease: float, freeze: Calla
     frozen_pid = group.start(1).processes[0].pid
     wait_until(lambda: len(effect_lines(group.effects, "start")) == 8, timeout=30,
                message="the first worker never started its 8 tasks")
-    freeze(frozen_pid)
+    for _ in range(100):
+        freeze(frozen_pid)
+        if not holds_the_sqlite_write_lock(group.url):
+            break
+        thaw(frozen_pid)  # see holds_the_sqlite_write_lock
+        time.sleep(0.01)
+    else:
+        raise AssertionError("could not freeze the worker outside a write transaction")
     frozen_at = time.monotonic()
     rescuer = group.spawn()
     group.processes.append(rescuer)
