@@ -56,6 +56,7 @@ from redis.retry import Retry
 from conveyor.backends import base
 from conveyor.backends.redis import keys
 from conveyor.backends.redis.checks import DURABILITY_MODES, startup_check
+from conveyor.backends.redis.packing import use_hiredis_packing
 from conveyor.backends.redis.plans import Command, Each, Eval, Plan, Planner
 from conveyor.backends.redis.scripts import load_scripts
 from conveyor.backends.redis.wakeups import SignalWatch, UrgentWatch
@@ -323,8 +324,10 @@ class RedisBackend:
 
     def _new_client(self, asynchronous: bool) -> Any:
         if not self.cluster:
-            kind: Any = redis.asyncio.Redis if asynchronous else redis.Redis
-            return kind.from_url(self.url, **self._options())
+            if asynchronous:
+                return use_hiredis_packing(redis.asyncio.Redis.from_url(self.url,
+                                                                        **self._options()))
+            return redis.Redis.from_url(self.url, **self._options())
         module: Any = redis.asyncio.cluster if asynchronous else redis.cluster
         nodes, auth = cluster_nodes(self.url)
         return module.RedisCluster(
