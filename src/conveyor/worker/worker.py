@@ -260,11 +260,11 @@ class Worker:
         try:
             while not self._stop.is_set():
                 self._wake.clear()  # anything after this instant wakes the wait below
-                claimed = await self._fill()
+                more = await self._fill()
                 self._start_from_buffer()
-                if claimed is None:  # the backend failed; _fill logged it and backed off
+                if more is None:  # the backend failed; _fill logged it and backed off
                     continue
-                if claimed:
+                if more:
                     continue
                 if self._running or self._buffer:
                     await self._wake.wait()
@@ -342,7 +342,10 @@ class Worker:
         here urgent claims are the fallback, on plain wake-ups, backing off while they find
         nothing.
 
-        Returns whether anything was claimed, or None when the backend failed.
+        Returns whether to claim again at once (the claim came back full: there may be more),
+        or None when the backend failed. A claim that came back short drained the queues: the
+        next one waits for a wake-up or a free slot, instead of a round trip that finds nothing
+        while a task just handed to a thread waits for the loop to let go of the GIL.
         """
         assert self._loop is not None and self._claimed is not None
         capacity = self.concurrency + self.prefetch
@@ -388,7 +391,7 @@ class Worker:
             # The queues ran dry, which drops their wake-up tokens: the next wake-up is real
             # news, so the fallback need not wait out a backoff grown during the backlog.
             self._urgent_backoff, self._next_urgent = self.claim_interval, 0.0
-        return bool(claimed)
+        return bool(claimed) and (min_priority > 0 or len(claimed) >= room)
 
     async def _claim(self, limit: int, oldest: int = 0, min_priority: int = 0
                      ) -> list[ClaimedTask] | None:
