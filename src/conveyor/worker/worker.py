@@ -535,8 +535,14 @@ class Worker:
             log.warning("reading the next due time failed: %s", exc)
         if timeout <= 0:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+        # A timer that sets the event, not wait_for: that wraps the wait in a task of its own,
+        # two more turns of the loop between a wake-up and the claim it is for.
+        assert self._loop is not None
+        timer = self._loop.call_later(timeout, self._wake.set)
+        try:
+            await self._wake.wait()
+        finally:
+            timer.cancel()
 
     async def _burst_done(self) -> bool:
         await self._finisher.flush()
