@@ -472,6 +472,9 @@ class Backend(Protocol):
     """A storage engine. Every method is safe to call from many threads and after ``fork()``."""
 
     url: str
+    signals_priority: bool
+    """Whether :meth:`wait_for_urgent` announces urgent arrivals; where it does not, the
+    worker looks for urgent work with claims of its own (backing off while they find none)."""
 
     def execute(self, op: Transition[T]) -> T:
         """Run one transition atomically and return its reply."""
@@ -488,6 +491,15 @@ class Backend(Protocol):
         Measured from the last claim, not from the call, so an enqueue that lands between a
         claim that found nothing and this wait is not missed. A hint, not a promise: callers
         claim afterwards and may find nothing.
+        """
+        ...
+
+    async def wait_for_urgent(self, queues: Sequence[str], timeout: float) -> int | None:
+        """Return the highest priority of the tasks that became PENDING in ``queues`` ahead of
+        every task already waiting there, announced since the previous return; None after
+        ``timeout`` seconds (at once, or after the timeout, where ``signals_priority`` is
+        false). A hint for busy workers, whose prefetch buffers may hold only lower
+        priorities: it lets them claim such a task at once instead of after the buffer drains.
         """
         ...
 

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("conveyor.worker")
 URGENT_BACKOFF_MAX = 0.1
-"""Seconds between two urgent claims that keep finding nothing (see ``Worker._fill``)."""
+"""Seconds between two fallback urgent claims that keep finding nothing (``Worker._fill``)."""
 
 
 class Worker:
@@ -140,6 +140,13 @@ class Worker:
         urgent claims may fill the buffer."""
         self._urgent_backoff = self.claim_interval
         self._next_urgent = 0.0
+        self.urgent_fallback = True
+        """With a full buffer, also try urgent claims on plain wake-ups (backing off while they
+        find nothing): the only way to find urgent work where the backend announces none
+        (``signals_priority``), and on Redis the way for work that arrived into an empty queue
+        while this worker's buffer was full (only overtaking arrivals are announced)."""
+        self._recheck: asyncio.TimerHandle | None = None
+        self._urgent_claim: asyncio.Task[list[ClaimedTask] | None] | None = None
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -249,14 +256,16 @@ class Worker:
     async def _fetch_loop(self) -> None:
         assert self._stop is not None and self._wake is not None
         watcher = asyncio.create_task(self._watch_for_work())
+        urgent = (asyncio.create_task(self._watch_for_urgent())
+                  if self.app.backend.signals_priority else None)
         try:
             while not self._stop.is_set():
                 self._wake.clear()  # anything after this instant wakes the wait below
-                claimed = await self._fill()
+                more = await self._fill()
                 self._start_from_buffer()
-                if claimed is None:  # the backend failed; _fill logged it and backed off
+                if more is None:  # the backend failed; _fill logged it and backed off
                     continue
-                if claimed:
+                if more:
                     continue
                 if self._running or self._buffer:
                     await self._wake.wait()
@@ -265,9 +274,13 @@ class Worker:
                     return
                 await self._idle()
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for task in (watcher, urgent):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if self._urgent_claim is not None:
+                await self._urgent_claim  # its tasks join the buffer that _shutdown releases
 
     async def _watch_for_work(self) -> None:
         """Wake the fetch loop when work arrives, busy or idle. Without it a worker busy with a
@@ -283,9 +296,42 @@ class Worker:
             except Exception as exc:
                 log.warning("waiting for work failed: %s", exc)
                 await asyncio.sleep(1.0)
+            if _cancel_lost():
+                return
             self._work_pending = True
             self._wake.set()
             await self._claimed.wait()
+
+    async def _watch_for_urgent(self) -> None:
+        """Claim announced urgent work at once: when the backend says a task went ahead of all
+        waiting work and it also outranks everything in the buffer, an urgent claim runs from
+        here, beside whatever claim the fetch loop has in flight, and what it brings starts
+        at the next free slot, before the buffered tasks."""
+        assert self._stop is not None
+        while not self._stop.is_set():
+            try:
+                priority = await self.app.backend.wait_for_urgent(self.queues,
+                                                                  self.idle_timeout)
+            except Exception as exc:
+                log.warning("waiting for urgent work failed: %s", exc)
+                await asyncio.sleep(1.0)
+                continue
+            if _cancel_lost():
+                return
+            if priority is None or self._stop.is_set():
+                continue
+            top = self._buffer.top_priority()
+            if top is not None and priority <= top:
+                continue  # the buffer already holds work as urgent: it is next anyway
+            room = self.concurrency + self.prefetch - len(self._running) - len(self._buffer)
+            limit = self.urgent_limit + min(room, 0)
+            if limit > 0:
+                # Its own task, so that a stop meanwhile waits for it (_fetch_loop) instead of
+                # cancelling it: a reply lost to a cancellation would leave tasks leased.
+                self._urgent_claim = asyncio.create_task(
+                    self._claim(limit, min_priority=priority if top is None else top + 1))
+                await asyncio.shield(self._urgent_claim)
+                self._start_from_buffer()
 
     async def _fill(self) -> bool | None:
         """Claim when enough capacity is free to make a batch worth a round trip, or, when work
@@ -293,20 +339,33 @@ class Worker:
         then waits for one small claim, not for half the prefetch to drain. With no room at all,
         newly arrived work is still claimed if it would overtake everything the buffer holds
         (an urgent claim: only tasks above the buffer's top priority, a few past the bound).
+        Where the backend announces urgent arrivals, ``_watch_for_urgent`` claims them at once;
+        here urgent claims are the fallback, on plain wake-ups, backing off while they find
+        nothing.
 
-        Returns whether anything was claimed, or None when the backend failed.
+        Returns whether to claim again at once (the claim came back full: there may be more),
+        or None when the backend failed. A claim that came back short drained the queues: the
+        next one waits for a wake-up or a free slot, instead of a round trip that finds nothing
+        while a task just handed to a thread waits for the loop to let go of the GIL.
         """
         assert self._loop is not None and self._claimed is not None
         capacity = self.concurrency + self.prefetch
         room = capacity - len(self._running) - len(self._buffer)
-        arrived = (self._work_pending
-                   and self._loop.time() - self._last_claim >= self.claim_interval)
+        now = self._loop.time()
+        arrived = self._work_pending and now - self._last_claim >= self.claim_interval
         min_priority = oldest = 0
         if room <= 0 or (self._buffer and room < capacity // 2 and not arrived):
             top = self._buffer.top_priority()
             spare = self.urgent_limit + min(room, 0)  # how far past the bound we may still go
-            if (not arrived or top is None or top >= PRIORITIES - 1 or spare <= 0
-                    or self._loop.time() < self._next_urgent):
+            if top is None or top >= PRIORITIES - 1 or spare <= 0:
+                return False
+            if not self.urgent_fallback or not self._work_pending:
+                return False
+            # Arrived, but too soon after the last claim (or the last fallback): look again
+            # then, not only when a slot frees (long tasks may hold them all).
+            due = max(self._last_claim + self.claim_interval, self._next_urgent)
+            if now < due:
+                self._recheck_at(due)
                 return False
             min_priority, room = top + 1, spare
         else:
@@ -314,19 +373,14 @@ class Worker:
             oldest = int(self._share_credit)
             self._share_credit -= oldest
         self._work_pending = False
-        queues = self.queues[self._rotation:] + self.queues[:self._rotation]
-        self._rotation = (self._rotation + 1) % len(self.queues)
         try:
-            claimed = await self.app.backend.aexecute(Claim(
-                self.id, queues, room, self.lease, oldest_first=oldest, min_priority=min_priority
-            ))
-        except Exception as exc:
-            log.warning("claim failed, retrying in 1s: %s", exc)
-            await asyncio.sleep(1.0)
-            return None
+            claimed = await self._claim(room, oldest, min_priority)
         finally:
             self._last_claim = self._loop.time()
             self._claimed.set()
+        if claimed is None:
+            await asyncio.sleep(1.0)
+            return None
         if min_priority:
             # The wake-up signal says "work exists", which it always does behind a backlog:
             # an urgent claim that finds nothing waits twice as long before the next one
@@ -334,13 +388,48 @@ class Worker:
             self._urgent_backoff = (self.claim_interval if claimed else
                                     min(URGENT_BACKOFF_MAX, self._urgent_backoff * 2))
             self._next_urgent = self._loop.time() + self._urgent_backoff
+        elif len(claimed) < room:
+            # The queues ran dry, which drops their wake-up tokens: the next wake-up is real
+            # news, so the fallback need not wait out a backoff grown during the backlog.
+            self._urgent_backoff, self._next_urgent = self.claim_interval, 0.0
+        return bool(claimed) and (min_priority > 0 or len(claimed) >= room)
+
+    async def _claim(self, limit: int, oldest: int = 0, min_priority: int = 0
+                     ) -> list[ClaimedTask] | None:
+        """One claim into the buffer (None when the backend failed, which is logged)."""
+        queues = self.queues[self._rotation:] + self.queues[:self._rotation]
+        self._rotation = (self._rotation + 1) % len(self.queues)
+        try:
+            claimed = await self.app.backend.aexecute(Claim(
+                self.id, queues, limit, self.lease, oldest_first=oldest,
+                min_priority=min_priority,
+            ))
+        except Exception as exc:
+            log.warning("claim failed, retrying in 1s: %s", exc)
+            return None
         self._buffer.extend(claimed)
         if claimed:
             self._metrics.claimed(claimed)
             self._heartbeat.leases_claimed(claimed)
-        return bool(claimed)
+        return claimed
+
+    def _recheck_at(self, when: float) -> None:
+        """Wake the fetch loop at ``when`` (loop time), unless a wake-up is due before then."""
+        assert self._loop is not None
+        if self._recheck is not None:
+            if self._recheck.when() <= when:
+                return
+            self._recheck.cancel()
+        self._recheck = self._loop.call_at(when, self._recheck_due)
+
+    def _recheck_due(self) -> None:
+        self._recheck = None
+        if self._wake is not None:
+            self._wake.set()
 
     def _start_from_buffer(self) -> None:
+        if self._stop is not None and self._stop.is_set():
+            return  # stopping: what is still buffered goes back to the queue unstarted
         while self._buffer and len(self._running) < self.concurrency:
             claimed = self._buffer.pop()
             if claimed.id in self._lost:
@@ -395,6 +484,8 @@ class Worker:
                 continue  # timed out (or abandoned at shutdown) before the thread returned
             entry[1].set_result(None)
             self._finish(claimed, outcome)
+        # Refill the freed slots now: the fetch loop may be waiting for a claim's reply.
+        self._start_from_buffer()
 
     def _thread_overran(self, prepared: Prepared, done: asyncio.Future[None]) -> None:
         if done.done():
@@ -445,8 +536,14 @@ class Worker:
             log.warning("reading the next due time failed: %s", exc)
         if timeout <= 0:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+        # A timer that sets the event, not wait_for: that wraps the wait in a task of its own,
+        # two more turns of the loop between a wake-up and the claim it is for.
+        assert self._loop is not None
+        timer = self._loop.call_later(timeout, self._wake.set)
+        try:
+            await self._wake.wait()
+        finally:
+            timer.cancel()
 
     async def _burst_done(self) -> bool:
         await self._finisher.flush()
@@ -518,3 +615,11 @@ class Worker:
             task.cancel()
         await asyncio.gather(*late, return_exceptions=True)
         return False
+
+
+def _cancel_lost() -> bool:
+    """The current task was cancelled, but the cancellation never reached it: redis-py can lose
+    one that arrives during a blocking read (the read then returns as if nothing happened), and
+    a watcher that carried on would keep the worker's shutdown waiting for it for ever."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -58,6 +58,8 @@ class PostgresBackend:
     concurrency when it runs them.
     """
 
+    signals_priority = False
+
     def __init__(
         self,
         url: str,
@@ -188,6 +190,12 @@ class PostgresBackend:
         seen = self._seen_at_claim
         since = seen[1] if seen is not None and seen[0] is listener else listener.mark()
         await listener.wait(since, queues, timeout)
+
+    async def wait_for_urgent(self, queues: Sequence[str], timeout: float) -> int | None:
+        """No urgent announcements here (``signals_priority`` is false): the worker claims
+        urgent work on its own. Sleeps ``timeout``."""
+        await asyncio.sleep(max(0.0, timeout))
+        return None
 
     def declare_queue(self, queue: str, partitions: int = 1) -> None:
         """Partitions spread a queue over Redis Cluster shards: one database has nothing to

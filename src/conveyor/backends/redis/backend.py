@@ -56,9 +56,10 @@ from redis.retry import Retry
 from conveyor.backends import base
 from conveyor.backends.redis import keys
 from conveyor.backends.redis.checks import DURABILITY_MODES, startup_check
+from conveyor.backends.redis.packing import use_hiredis_packing
 from conveyor.backends.redis.plans import Command, Each, Eval, Plan, Planner
 from conveyor.backends.redis.scripts import load_scripts
-from conveyor.backends.redis.wakeups import SignalWatch
+from conveyor.backends.redis.wakeups import SignalWatch, UrgentWatch
 from conveyor.errors import BackendUnavailable, ConfigurationError
 
 T = TypeVar("T")
@@ -79,6 +80,9 @@ KEYLESS = frozenset({"INFO", "CONFIG"})
 class RedisBackend:
     """A :class:`~conveyor.backends.base.Backend` on one Redis server (``redis://host:port/db``,
     ``rediss://`` for TLS) or a Redis Cluster (``redis+cluster://host:port,host:port``)."""
+
+    signals_priority = True
+    """Enqueues that overtake waiting work are announced (see :meth:`wait_for_urgent`)."""
 
     def __init__(
         self,
@@ -107,6 +111,7 @@ class RedisBackend:
         self._sync: Any = None
         self._async: dict[int, tuple[asyncio.AbstractEventLoop, Any]] = {}
         self._watches: dict[int, tuple[asyncio.AbstractEventLoop, SignalWatch]] = {}
+        self._urgent: dict[int, tuple[asyncio.AbstractEventLoop, UrgentWatch]] = {}
         self._keepers: list[Any] = []
         self._inherited: list[Any] = []  # a parent's clients: never used, never closed here
 
@@ -126,7 +131,8 @@ class RedisBackend:
 
     async def aexecute(self, op: base.Transition[T]) -> T:
         client = await self._aclient()
-        if self.cluster and isinstance(op, base.Claim):
+        if self.cluster and isinstance(op, base.Claim) and not op.min_priority:
+            # An urgent claim (min_priority) does not take what the tokens announced.
             watch = self._watches.get(id(asyncio.get_running_loop()))
             if watch is not None:
                 watch[1].forget([t for q in op.queues for t in self._planner.partitions.tags(q)])
@@ -254,6 +260,24 @@ class RedisBackend:
                 log.warning("redis %s: waiting for work failed: %s", self.url, exc)
                 await asyncio.sleep(min(max(left, 0.0), 0.5))
 
+    async def wait_for_urgent(self, queues: Sequence[str], timeout: float) -> int | None:
+        """The highest priority announced on the queues' urgent streams since the previous
+        return (an enqueue that went ahead of every task waiting in its queue), or None after
+        ``timeout``. Read by watcher tasks that block in ``XREAD`` (:class:`UrgentWatch`)."""
+        if not queues:
+            await asyncio.sleep(max(0.0, timeout))
+            return None
+        client = await self._aclient()
+        tags = [tag for q in queues for tag in self._planner.partitions.tags(q)]
+        loop = asyncio.get_running_loop()
+        entry = self._urgent.get(id(loop))
+        if entry is None or entry[0] is not loop:
+            block = min(WATCH_BLOCK_SECONDS, self._socket_timeout - 0.5)
+            self._urgent = {k: v for k, v in self._urgent.items() if not v[0].is_closed()}
+            entry = self._urgent[id(loop)] = (loop, UrgentWatch(client, block, self.url,
+                                                                self.cluster))
+        return await entry[1].wait(tags, timeout)
+
     def wait_for_change(self, timeout: float) -> None:
         """Poll Redis's count of writes since the last save (``INFO persistence``): it moves on
         any write, so this wakes for every transition (and for other writers too: a hint)."""
@@ -300,8 +324,10 @@ class RedisBackend:
 
     def _new_client(self, asynchronous: bool) -> Any:
         if not self.cluster:
-            kind: Any = redis.asyncio.Redis if asynchronous else redis.Redis
-            return kind.from_url(self.url, **self._options())
+            if asynchronous:
+                return use_hiredis_packing(redis.asyncio.Redis.from_url(self.url,
+                                                                        **self._options()))
+            return redis.Redis.from_url(self.url, **self._options())
         module: Any = redis.asyncio.cluster if asynchronous else redis.cluster
         nodes, auth = cluster_nodes(self.url)
         return module.RedisCluster(
@@ -316,8 +342,10 @@ class RedisBackend:
             return False
         with self._lock:
             if self._pid != pid:
-                self._inherited += [self._sync, self._async, self._keepers, self._watches]
-                self._sync, self._async, self._keepers, self._watches = None, {}, [], {}
+                self._inherited += [self._sync, self._async, self._keepers, self._watches,
+                                    self._urgent]
+                self._sync, self._async, self._keepers = None, {}, []
+                self._watches, self._urgent = {}, {}
                 self._pid = pid
         return True
 
@@ -371,9 +399,13 @@ class RedisBackend:
             self._sync = None
             entries, self._async = list(self._async.values()), {}
             watches, self._watches = dict(self._watches), {}
+            urgent, self._urgent = dict(self._urgent), {}
         for loop, client in entries:
-            watch = watches.get(id(loop))
-            _close_async(loop, client, watch[1] if watch and watch[0] is loop else None)
+            owned: list[SignalWatch | UrgentWatch] = [
+                found[1] for found in (watches.get(id(loop)), urgent.get(id(loop)))
+                if found is not None and found[0] is loop
+            ]
+            _close_async(loop, client, owned)
 
 
 def _routing(client: Any, call: Command) -> dict[str, Any]:
@@ -408,13 +440,14 @@ async def _close_on_loop_shutdown(client: Any) -> AsyncIterator[None]:
         await client.aclose()
 
 
-async def _aclose(client: Any, watch: SignalWatch | None) -> None:
-    if watch is not None:
+async def _aclose(client: Any, watches: Sequence[SignalWatch | UrgentWatch]) -> None:
+    for watch in watches:
         await watch.aclose()
     await client.aclose()
 
 
-def _close_async(loop: asyncio.AbstractEventLoop, client: Any, watch: SignalWatch | None) -> None:
+def _close_async(loop: asyncio.AbstractEventLoop, client: Any,
+                 watches: Sequence[SignalWatch | UrgentWatch]) -> None:
     """Close an async client (its watchers first) from outside its loop, if that loop can
     still run it."""
     if loop.is_closed():
@@ -424,12 +457,12 @@ def _close_async(loop: asyncio.AbstractEventLoop, client: Any, watch: SignalWatc
     except RuntimeError:
         running = None
     if running is loop:
-        loop.create_task(_aclose(client, watch))
+        loop.create_task(_aclose(client, watches))
     elif loop.is_running():
-        future = asyncio.run_coroutine_threadsafe(_aclose(client, watch), loop)
+        future = asyncio.run_coroutine_threadsafe(_aclose(client, watches), loop)
         try:
             future.result(timeout=5.0)
         except Exception as exc:
             log.debug("closing a redis client failed: %s", exc)
     else:
-        loop.run_until_complete(_aclose(client, watch))
+        loop.run_until_complete(_aclose(client, watches))

@@ -18,6 +18,9 @@ Per queue ``q`` (one "group" of keys, always passed to a script in this order)::
     conveyor:{q}:cancelled  zset    CANCELLED by expiry
     conveyor:{q}:dead       zset    DEAD by completion time (the DLQ)
     conveyor:{q}:signal     list    wake-up tokens for idle workers (capped, see enqueue.lua)
+    conveyor:{q}:urgent     stream  one entry {p: priority} per enqueue that put a task ahead of
+                                    every task already waiting (capped): busy workers read it
+                                    to claim urgent work at once (see wakeups.py)
 
 Each state has exactly one index, so counts are ZCARDs and a task is in one index at a time.
 
@@ -95,6 +98,7 @@ class QueueKeys(NamedTuple):
     cancelled: str
     dead: str
     signal: str
+    urgent: str
 
 
 GROUP_SIZE = len(QueueKeys._fields)

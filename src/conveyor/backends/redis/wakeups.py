@@ -105,3 +105,85 @@ class SignalWatch:
             if popped:
                 self._tokens[tag] = self._tokens.get(tag, 0) + 1
                 self._arrived.set()
+
+
+class UrgentWatch:
+    """Reads the urgent streams of one event loop's queues, for busy workers.
+
+    An enqueue that puts a task ahead of every task already waiting in its queue adds an entry
+    ``{p: priority}`` to the queue's urgent stream (``enqueue.lua``). Unlike the signal list,
+    a stream is read by every worker, each from its own cursor, so every busy worker learns of
+    the arrival and the one whose prefetch buffer holds only lower priorities claims it.
+
+    Watcher tasks block in ``XREAD`` (in chunks, as :class:`SignalWatch` does with ``BLPOP``):
+    one over every stream on a single server, one per stream on a cluster, where a read cannot
+    span slots. ``wait`` returns the highest priority read since its previous return. Cursors
+    start at each stream's last entry, so what was announced before the first wait is not
+    replayed; an entry read while nobody waits is kept for the next wait (at worst one claim
+    that finds nothing).
+    """
+
+    def __init__(self, client: Any, block_seconds: float, url: str, cluster: bool) -> None:
+        self._client = client
+        self._block_ms = max(1, int(block_seconds * 1000))
+        self._url = url
+        self._cluster = cluster
+        self._highest: dict[str, int] = {}
+        self._arrived = asyncio.Event()
+        self._watchers: dict[tuple[str, ...], asyncio.Task[None]] = {}
+        self._stopped = False
+
+    async def wait(self, tags: Sequence[str], timeout: float) -> int | None:
+        streams = [keys.tag_keys(tag).urgent for tag in tags]
+        for group in ([(s,) for s in streams] if self._cluster else [tuple(streams)]):
+            if group not in self._watchers or self._watchers[group].done():
+                self._watchers[group] = asyncio.create_task(
+                    self._watch(group), name=f"conveyor-urgent-{','.join(group)}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            found = [self._highest.pop(s) for s in streams if s in self._highest]
+            if found:
+                return max(found)
+            left = deadline - loop.time()
+            if left <= 0:
+                return None
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), left)
+            except TimeoutError:
+                return None
+
+    async def aclose(self) -> None:
+        """Cancel the watchers and wait for them (see :meth:`SignalWatch.aclose`)."""
+        self._stopped = True
+        watchers, self._watchers = list(self._watchers.values()), {}
+        for watcher in watchers:
+            watcher.cancel()
+        if watchers:
+            await asyncio.wait(watchers, timeout=self._block_ms / 1000 + 1.0)
+
+    async def _watch(self, streams: tuple[str, ...]) -> None:
+        cursors: dict[str, Any] = dict.fromkeys(streams, b"0-0")
+        backoff = 0.05
+        task = asyncio.current_task()
+        while not self._stopped and not (task is not None and task.cancelling()):
+            try:
+                reply = await self._client.xread(cursors, block=self._block_ms)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a node down or moving: never let the watcher die
+                level = logging.WARNING if backoff == 0.05 else logging.DEBUG
+                log.log(level, "redis %s: watching %s failed: %s", self._url,
+                        ",".join(streams), exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                continue
+            backoff = 0.05
+            for stream, entries in (reply.items() if isinstance(reply, dict) else reply or []):
+                name = stream.decode() if isinstance(stream, bytes) else stream
+                for entry_id, fields in entries:
+                    cursors[name] = entry_id
+                    priority = int(fields.get(b"p", fields.get("p", 0)))
+                    self._highest[name] = max(self._highest.get(name, -1), priority)
+                self._arrived.set()

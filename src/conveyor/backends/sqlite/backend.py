@@ -58,6 +58,8 @@ def parse_sqlite_url(url: str) -> str:
 class SQLiteBackend:
     """A :class:`~conveyor.backends.base.Backend` on one SQLite file."""
 
+    signals_priority = False
+
     def __init__(
         self,
         url: str,
@@ -156,6 +158,12 @@ class SQLiteBackend:
                 self._lock.release()
             if changed:
                 return
+
+    async def wait_for_urgent(self, queues: Sequence[str], timeout: float) -> int | None:
+        """No urgent announcements here (``signals_priority`` is false): the worker claims
+        urgent work on its own. Sleeps ``timeout``."""
+        await asyncio.sleep(max(0.0, timeout))
+        return None
 
     def declare_queue(self, queue: str, partitions: int = 1) -> None:
         """Partitions spread a queue over Redis Cluster shards: one database has nothing to

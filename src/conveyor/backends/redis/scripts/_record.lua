@@ -7,18 +7,20 @@
 --   14 result  15 idempotency_key  16 dead_reason  17 timeout_seconds  18 result_ttl_seconds
 --   19 lease_token  20 lease_expires_at  21 sequence (place in the ready order; renewed when
 --   the task becomes ready again)  22 expires_at  23 number (enqueue order, never changes)
--- Times are epoch seconds (floats). A group is the 9 keys of one queue, in keys.py's order:
+-- Times are epoch seconds (floats). A group is the 10 keys of one queue, in keys.py's order:
 --   +0 tasks  +1 ready  +2 scheduled  +3 retrying  +4 leased  +5 done  +6 cancelled  +7 dead
---   +8 signal
+--   +8 signal  +9 urgent
 local NAME, PAYLOAD, PRIORITY, STATE, ATTEMPTS, MAX_RETRIES, WORKER_LOST = 1, 2, 3, 4, 5, 6, 7
 local CREATED, SCHEDULED, STARTED, COMPLETED, WORKER, ERROR, RESULT = 8, 9, 10, 11, 12, 13, 14
 local KEY, DEAD_REASON, TIMEOUT, RESULT_TTL, TOKEN, LEASE_EXPIRES = 15, 16, 17, 18, 19, 20
 local SEQUENCE, EXPIRES, NUMBER = 21, 22, 23
-local GROUP_SIZE = 9
-local TASKS, READY, SCHEDULED_Z, RETRYING, LEASED, DONE, CANCELLED, DEAD, SIGNAL =
-    0, 1, 2, 3, 4, 5, 6, 7, 8
+local GROUP_SIZE = 10
+local TASKS, READY, SCHEDULED_Z, RETRYING, LEASED, DONE, CANCELLED, DEAD, SIGNAL, URGENT =
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9
 local BAND = 281474976710656 -- 2^48: one priority band of the ready score
 local SIGNAL_CAP = 64        -- wake-up tokens kept per queue: enough to wake 64 idle workers
+local URGENT_CAP = 16        -- urgent entries kept per queue (a reader that missed some still
+                             -- sees a later one, and its claim takes everything above its top)
 local INDEX_OF = {PENDING = READY, SCHEDULED = SCHEDULED_Z, FAILED = RETRYING,
                   RUNNING = LEASED, DONE = DONE, CANCELLED = CANCELLED, DEAD = DEAD}
 
@@ -53,6 +55,23 @@ local function signal(base, group, n)
     for i = 1, math.min(n, SIGNAL_CAP) do tokens[i] = '1' end
     redis.call('LPUSH', key, unpack(tokens))
     redis.call('LTRIM', key, 0, SIGNAL_CAP - 1)
+end
+
+-- The priority of the most urgent task waiting in the group's ready index (nil when empty).
+local function head_priority(base, group)
+    local head = redis.call('ZRANGE', key_of(base, group, READY), 0, 0, 'WITHSCORES')
+    if #head == 0 then return nil end
+    return 9 - math.floor(tonumber(head[2]) / BAND)
+end
+
+-- Tasks of priority `priority` became PENDING ahead of every task that was waiting (`head`,
+-- from head_priority before they were added): busy workers, whose prefetch buffers may hold
+-- only lower priorities, read this stream to claim them at once instead of after their
+-- buffers drain. Work arriving into an empty ready index is not announced here: the signal
+-- list wakes a worker for it, and the stream stays quiet while workers keep up.
+local function announce_urgent(base, group, priority, head)
+    if head == nil or priority <= head then return end
+    redis.call('XADD', key_of(base, group, URGENT), 'MAXLEN', URGENT_CAP, '*', 'p', priority)
 end
 
 -- The group holding task `id`: `hint` when given (> 0), else the first group that has it.

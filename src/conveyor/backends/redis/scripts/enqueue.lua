@@ -3,6 +3,8 @@
 -- instead of writing a new one. A duplicate task id fails the whole batch before any write.
 -- Each queue gets one wake-up token per new task (capped), so as many idle workers wake; a
 -- delayed task wakes one too, so a worker sleeping until a later due time re-reads it.
+-- A task due now that goes ahead of every task already waiting in its queue is also announced
+-- on the queue's urgent stream (see announce_urgent), with the batch's highest such priority.
 --
 -- KEYS[1]  conveyor:sequence           string, the sequence counter
 -- KEYS[2]  conveyor:idempotency        hash, key -> task id
@@ -46,7 +48,7 @@ for i = 0, count - 1 do
     end
 end
 
-local woken = {}
+local woken, heads, urgent = {}, {}, {}
 for _, a in ipairs(plan) do
     local group, id = tonumber(ARGV[a]), ARGV[a + 1]
     local due = now + tonumber(ARGV[a + 6])
@@ -62,6 +64,11 @@ for _, a in ipairs(plan) do
         rec[STATE] = 'SCHEDULED'
         redis.call('ZADD', key_of(4, group, SCHEDULED_Z), num(due), id)
     else
+        if heads[group] == nil then heads[group] = head_priority(4, group) or false end
+        local priority = rec[PRIORITY]
+        if heads[group] and priority > heads[group] and priority > (urgent[group] or -1) then
+            urgent[group] = priority
+        end
         redis.call('ZADD', key_of(4, group, READY), num(ready_score(rec)), id)
     end
     woken[group] = (woken[group] or 0) + 1
@@ -71,6 +78,7 @@ end
 local minute_field = math.floor(now / 60) .. ':enqueued'
 for g = 1, ngroups do
     redis.call('SADD', KEYS[3], ARGV[2 + g])
+    if urgent[g] then announce_urgent(4, g, urgent[g], heads[g]) end
     if woken[g] then
         signal(4, g, woken[g])
         local metrics = 3 + ngroups * GROUP_SIZE + 2 * g

@@ -1,7 +1,7 @@
 -- List tasks (a read), one page of one queue's scan: the client merges queues and pages and
 -- sorts by sequence (enqueue order). A page is bounded so a big queue never blocks Redis long.
 --
--- KEYS[1..9] the group of one queue (conveyor:{q}:tasks ... :signal, see keys.py)
+-- KEYS[1..10] the group of one queue (conveyor:{q}:tasks ... :signal, see keys.py)
 -- ARGV[1]  queue name;  ARGV[2] state ('' = every state);  ARGV[3] cursor ('0' to start)
 -- ARGV[4]  page size
 -- Returns: {next cursor ('0' when done), {row, row, ...}} (rows as in get_tasks.lua)
