@@ -210,6 +210,34 @@ def test_a_dead_task_is_requeued_from_the_dlq_page(served: tuple[Conveyor, str],
     shoot(page, "dead-after")
 
 
+def test_delete_from_the_dlq_and_the_task_page_with_confirmation(
+    served: tuple[Conveyor, str], page: object
+) -> None:
+    app, base = served
+    expect = sync_api.expect
+    first, second, third = off_loop(make_dead, app, 3)
+    page.goto(f"{base}/dead")  # type: ignore[attr-defined]
+    rows = page.locator("table.tasks tbody tr[data-task-id]")  # type: ignore[attr-defined]
+    expect(rows).to_have_count(3)
+    page.locator(f'tr[data-task-id="{first}"] input[name="ids"]').check()  # type: ignore[attr-defined]
+    page.locator(f'tr[data-task-id="{second}"] input[name="ids"]').check()  # type: ignore[attr-defined]
+    page.once("dialog", lambda dialog: dialog.dismiss())  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Delete selected").click()  # type: ignore[attr-defined]
+    expect(rows).to_have_count(3)  # dismissed: nothing was sent
+    page.once("dialog", lambda dialog: dialog.accept())  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Delete selected").click()  # type: ignore[attr-defined]
+    expect(page.locator(".notice")).to_have_text("Deleted 2 tasks of 2.")  # type: ignore[attr-defined]
+    expect(rows).to_have_count(1)
+    assert app.get(first) is None and app.get(second) is None
+    page.goto(f"{base}/tasks/{third}")  # type: ignore[attr-defined]
+    page.once("dialog", lambda dialog: dialog.accept())  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Delete").click()  # type: ignore[attr-defined]
+    expect(page.locator(".notice")).to_have_text(f"Deleted task {third}.")  # type: ignore[attr-defined]
+    expect(page.locator("h1")).to_contain_text("email")  # type: ignore[attr-defined]
+    assert app.get(third) is None
+    shoot(page, "deleted")
+
+
 def test_pause_a_queue_and_purge_with_confirmation_then_tour_every_page(
     served: tuple[Conveyor, str], page: object
 ) -> None:

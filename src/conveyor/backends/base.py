@@ -24,6 +24,7 @@ RecoverExpired     RUNNING past its deadline -> PENDING (attempt counted) or DEA
 Cancel             SCHEDULED/PENDING/FAILED -> CANCELLED
 Requeue            DEAD/CANCELLED -> PENDING, attempts reset (never DONE: its key promises one run)
 Purge              deletes the tasks of a queue in a state
+DeleteTasks        deletes tasks by id, in any state but RUNNING (with their idempotency keys)
 Prune              deletes finished tasks whose retention ran out, and silent workers
 =================  ===========================================================================
 
@@ -316,6 +317,15 @@ class Requeue(Transition[list[str]]):
 class Purge(Transition[int]):
     queue: str | None
     state: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteTasks(Transition[list[str]]):
+    """Delete these tasks, whatever their state but RUNNING (a worker holds it: cancel is not
+    possible either; delete it once it has finished). Their idempotency keys are released.
+    Returns the ids deleted; unknown and RUNNING ids are left out."""
+
+    ids: Sequence[str]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ Redis Cluster a script may only touch one slot, so :meth:`Planner._spread` makes
 tag (an ``Each``) and the plan merges their replies: such a transition is atomic per tag. A
 claim on a cluster visits its tags one after another until it has enough.
 
-Transitions that only have task ids (GetTasks, Cancel, Requeue, lease transitions without a
-usable hint) read the registry of tags, then look the ids up in every tag.
+Transitions that only have task ids (GetTasks, Cancel, Requeue, DeleteTasks, lease
+transitions without a usable hint) read the registry of tags, then look the ids up in every tag.
 """
 
 from __future__ import annotations
@@ -265,6 +265,9 @@ class Planner(ReadPlans):
 
     def _Requeue(self, op: base.Requeue) -> Plan[list[str]]:
         return (yield from self._by_ids("requeue", op.ids, [self.layout.sequence]))
+
+    def _DeleteTasks(self, op: base.DeleteTasks) -> Plan[list[str]]:
+        return (yield from self._by_ids("delete_tasks", op.ids, [self.layout.idempotency]))
 
     def _by_ids(
         self, script: str, ids: Sequence[str], lead: list[Lead], metrics: bool = False

@@ -91,6 +91,7 @@ class SQLiteBackend:
             base.Cancel: self._cancel,
             base.Requeue: self._by_ids("requeue"),
             base.Purge: self._purge,
+            base.DeleteTasks: self._by_ids("delete_tasks"),
             base.Prune: self._prune,
             base.PauseQueue: self._pause_queue,
             base.RecordMetrics: self._record_metrics,
