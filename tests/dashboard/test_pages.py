@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from apps import dashboard_app
 from conveyor import Conveyor
+from conveyor.backends.base import Claim, Fail, Failure
 from conveyor.dashboard import create_app
 from dashboard.conftest import make_dead
 
@@ -163,6 +164,23 @@ def test_bulk_delete_from_the_dlq_the_task_list_and_a_queue_tab(app: Conveyor,
                    ids=pending)
     assert "Deleted 2 tasks of 2." in after
     assert app.list_tasks("email") == []
+
+
+def test_the_task_page_shows_every_failed_attempt(app: Conveyor, client: TestClient) -> None:
+    task_id = dashboard_app.send.enqueue("flaky@x").id
+    for n, retry in ((1, 0.0), (2, 0.0), (3, None)):
+        [claimed] = app.backend.execute(Claim(f"worker-{n}", ["email"], 1, 30.0))
+        app.backend.execute(Fail([Failure(claimed.id, claimed.lease_token,
+                                          f"Traceback\nOSError: <try {n}>", retry,
+                                          None if retry is not None else "max_retries")]))
+    html = client.get(f"/tasks/{task_id}").text
+    assert "Every failed attempt" in html
+    attempts = re.findall(r'data-attempt="(\d+)"', html)
+    assert attempts == ["3", "2", "1"]  # newest first
+    assert "OSError: &lt;try 1&gt;" in html and "worker-2" in html  # escaped, as text
+    api = client.get(f"/api/tasks/{task_id}").json()
+    assert [(a["attempt"], a["worker"]) for a in api["attempt_errors"]] == [
+        (1, "worker-1"), (2, "worker-2"), (3, "worker-3")]
 
 
 def test_schedules_page_runs_one_now(app: Conveyor, client: TestClient) -> None:

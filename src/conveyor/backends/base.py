@@ -17,7 +17,8 @@ Claim              due SCHEDULED/FAILED -> PENDING, then PENDING -> RUNNING with
                    taken oldest-first so low priorities never starve
 Complete           RUNNING -> DONE, guarded by the lease token (a stale token is reported lost)
 Fail               RUNNING -> FAILED (retry at a time) or DEAD with a reason, guarded by the
-                   lease token (also how a malformed message found at claim reaches the DLQ)
+                   lease token (also how a malformed message found at claim reaches the DLQ);
+                   appends the attempt's error to the task's last ATTEMPT_ERRORS_KEPT
 Extend             pushes the lease deadline of RUNNING tasks out, guarded by the lease token
 Release            RUNNING -> PENDING without counting the attempt (prefetched, never started)
 RecoverExpired     RUNNING past its deadline -> PENDING (attempt counted) or DEAD (worker_lost)
@@ -51,6 +52,12 @@ from typing import Any, Generic, Protocol, TypeVar
 
 R = TypeVar("R", covariant=True)
 T = TypeVar("T")
+
+ATTEMPT_ERRORS_KEPT = 10
+"""Fail keeps the errors of a task's last this many attempts (oldest dropped first)."""
+ATTEMPT_ERROR_CHARS = 2000
+"""Each kept attempt error is cut to its first this many characters (``error`` keeps the last
+attempt's whole)."""
 
 
 class Transition(Generic[R]):
@@ -167,6 +174,9 @@ class TaskRow:
     idempotency_key: str | None
     dead_reason: str | None
     timeout_seconds: float | None
+    attempt_errors: str | None = None
+    """JSON array of the last attempts' errors, oldest first: ``{"attempt", "worker",
+    "ended_at", "error"}`` each (every backend stores or renders this same text)."""
 
 
 @dataclass(frozen=True, slots=True)

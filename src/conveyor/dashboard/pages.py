@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from conveyor.backends.base import ATTEMPT_ERROR_CHARS
 from conveyor.dashboard import service
 from conveyor.dashboard.context import dashboard_of
 from conveyor.dashboard.security import CSRF_FIELD
@@ -129,6 +130,7 @@ async def task_page(request: Request) -> Response:
     return render(request, "task.html", task=info, timeline=timeline, page="tasks",
                   cancellable=info.state in WAITING_STATES,
                   deletable=info.state != TaskState.RUNNING,
+                  error_chars=ATTEMPT_ERROR_CHARS,
                   requeueable=info.state in (TaskState.DEAD, TaskState.CANCELLED))
 
 

@@ -170,6 +170,7 @@ def fail(op: base.Fail, now: float | None) -> Plan[list[str]]:
                       for f in rows],
         "dead_reasons": [f.dead_reason for f in rows],
         "worker_losts": [int(f.worker_lost) for f in rows],
+        "errors_kept": base.ATTEMPT_ERRORS_KEPT, "error_chars": base.ATTEMPT_ERROR_CHARS,
     })
     return _lost([f.id for f in rows], reply)
 

@@ -168,6 +168,7 @@ class Planner(ReadPlans):
             lambda f: [f.lease_token, f.error,
                        "" if f.retry_in_seconds is None else float(f.retry_in_seconds),
                        f.dead_reason or "", int(f.worker_lost)],
+            leading=[base.ATTEMPT_ERRORS_KEPT, base.ATTEMPT_ERROR_CHARS],
         ))
 
     def _Extend(self, op: base.Extend) -> Plan[list[str]]:

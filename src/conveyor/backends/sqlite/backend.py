@@ -527,7 +527,8 @@ def _completion_params(c: base.Completion) -> dict[str, Any]:
 def _failure_params(f: base.Failure) -> dict[str, Any]:
     return {"id": f.id, "lease_token": f.lease_token, "error": f.error,
             "retry_in": f.retry_in_seconds, "dead_reason": f.dead_reason,
-            "worker_lost": int(f.worker_lost)}
+            "worker_lost": int(f.worker_lost), "errors_kept": base.ATTEMPT_ERRORS_KEPT,
+            "error_chars": base.ATTEMPT_ERROR_CHARS}
 
 
 def _lease_params(lease: base.Lease) -> dict[str, Any]:
