@@ -20,6 +20,7 @@ from conveyor.errors import (
     UnknownTaskError,
 )
 from conveyor.model import (
+    AttemptError,
     DeadReason,
     LatencySummary,
     MinutePoint,
@@ -36,6 +37,7 @@ from conveyor.worker.worker import Worker
 __version__ = "0.1.0"
 
 __all__ = [
+    "AttemptError",
     "BackendUnavailable",
     "BoundTask",
     "ConfigurationError",

@@ -12,6 +12,7 @@ from conveyor.backends import open_backend
 from conveyor.backends.base import (
     Backend,
     Cancel,
+    DeleteTasks,
     GetTasks,
     ListTasks,
     ListWorkers,
@@ -352,6 +353,17 @@ class Conveyor:
         if target == TaskState.RUNNING:
             raise InvalidOptionError("RUNNING tasks cannot be purged; cancel or wait for them")
         return self.backend.execute(Purge(queue, str(target)))
+
+    def delete(self, ids: str | Iterable[str]) -> list[str]:
+        """Delete tasks by id, in any state but RUNNING; returns the ids deleted.
+
+        A RUNNING task is skipped (its worker holds it, and would find it gone when it
+        reports): cancel is not possible either, so delete it once it has finished. Unknown
+        ids are skipped too. An idempotency key of a deleted task is free again: the next
+        enqueue with it creates a new task. Atomic per call on SQLite and PostgreSQL, and on
+        one Redis server; on Redis Cluster atomic per queue (partition).
+        """
+        return self.backend.execute(DeleteTasks([ids] if isinstance(ids, str) else list(ids)))
 
     def pause(self, queue: str) -> None:
         """Stop every worker from claiming from ``queue`` (its tasks stay; running ones

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import msgspec
+
 from conveyor.backends.base import MetricCount, QueueCounts, TaskRow, WorkerRow
 from conveyor.metrics.read import windows
-from conveyor.model import QueueStats, Stats, TaskInfo, TaskState, WorkerInfo, to_datetime
+from conveyor.model import (
+    AttemptError,
+    QueueStats,
+    Stats,
+    TaskInfo,
+    TaskState,
+    WorkerInfo,
+    to_datetime,
+)
 from conveyor.serialization import PayloadDecodeError, decode_payload, decode_result
 
 
@@ -43,7 +55,33 @@ def task_info(row: TaskRow) -> TaskInfo:
         worker_lost=row.worker_lost,
         timeout=row.timeout_seconds,
         payload_error=payload_error,
+        attempt_errors=_attempt_errors(row.attempt_errors),
     )
+
+
+class _StoredAttempt(msgspec.Struct):
+    """One entry of TaskRow.attempt_errors, as every backend writes it."""
+
+    attempt: int
+    worker: str | None
+    ended_at: float
+    error: str
+
+
+_attempts = msgspec.json.Decoder(list[_StoredAttempt])
+
+
+def _attempt_errors(raw: str | None) -> list[AttemptError]:
+    """The backend's JSON text; a record that cannot be read shows no history, not an error."""
+    if not raw:
+        return []
+    try:
+        stored = _attempts.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return []
+    return [AttemptError(attempt=a.attempt, worker=a.worker, error=a.error,
+                         ended_at=datetime.fromtimestamp(a.ended_at, tz=UTC))
+            for a in stored]
 
 
 def worker_info(row: WorkerRow) -> WorkerInfo:

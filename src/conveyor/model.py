@@ -67,6 +67,17 @@ def to_datetime(epoch_seconds: float | None) -> datetime | None:
     return datetime.fromtimestamp(epoch_seconds, tz=UTC)
 
 
+class AttemptError(msgspec.Struct, kw_only=True):
+    """How one attempt of a task ended in an error, as the fail transition stored it."""
+
+    attempt: int
+    """1 for the first run; counts again from 1 after a requeue."""
+    worker: str | None
+    ended_at: datetime
+    error: str
+    """The error and its traceback, cut to ``ATTEMPT_ERROR_CHARS`` characters (bytes on Redis)."""
+
+
 class TaskInfo(msgspec.Struct, kw_only=True):
     """A snapshot of one task, as read from the backend."""
 
@@ -92,6 +103,10 @@ class TaskInfo(msgspec.Struct, kw_only=True):
     timeout: float | None = None
     payload_error: str | None = None
     """Set when the stored payload could not be decoded (args/kwargs are then empty)."""
+    attempt_errors: list[AttemptError] = msgspec.field(default_factory=list)
+    """The errors of the last attempts that failed (at most ``ATTEMPT_ERRORS_KEPT``), oldest
+    first; ``error`` is the last one, whole. Attempts ended by a lost worker's expired lease
+    are not in it (``worker_lost`` counts them)."""
 
 
 class WorkerInfo(msgspec.Struct, kw_only=True):

@@ -109,6 +109,37 @@ def test_single_and_bulk_cancel_and_requeue(app: Conveyor, client: TestClient) -
     assert response.status_code == 400
 
 
+def test_single_and_bulk_delete_keep_running_tasks(
+    app: Conveyor, client: TestClient, tmp_path: Path,
+    start_worker: Callable[..., RunningWorker],
+) -> None:
+    pending = dashboard_app.send.enqueue("p@x").id
+    [dead] = make_dead(app, 1)
+    done = dashboard_app.build.enqueue("2026-11-24").id
+    app.run_until_idle(["reports"], timeout=20)
+    release = tmp_path / "release"
+    worker = start_worker(app, ["slow"], concurrency=1)
+    running = dashboard_app.hold.enqueue(str(release)).id
+    try:
+        wait_until(lambda: app.get(running).state == "RUNNING", timeout=30)  # type: ignore[union-attr]
+        assert post_json(client, f"/api/tasks/{pending}/delete") == {
+            "action": "delete", "count": 1, "ids": [pending], "queue": None}
+        assert client.get(f"/api/tasks/{pending}").status_code == 404
+        bulk = post_json(client, "/api/tasks/delete", {"ids": [dead, running, done, "nope"]})
+        assert bulk["ids"] == [dead, done]  # the running one is kept
+        assert post_json(client, f"/api/tasks/{running}/delete")["count"] == 0
+        assert app.get(running).state == "RUNNING"  # type: ignore[union-attr]
+        assert client.get("/api/dead").json()["tasks"] == []
+    finally:
+        release.touch()
+    worker.stop()
+    assert post_json(client, f"/api/tasks/{running}/delete")["count"] == 1  # finished now
+    response = client.post("/api/tasks/delete", json={"ids": []},
+                           headers={"X-CSRF-Token": csrf_token(client)})
+    assert response.status_code == 400
+    assert client.post("/api/tasks/delete", json={"ids": ["x"]}).status_code == 403  # no token
+
+
 def test_pause_resume_and_purge_a_queue(app: Conveyor, client: TestClient) -> None:
     for n in range(3):
         dashboard_app.send.enqueue(f"{n}@x")
@@ -171,7 +202,9 @@ def test_the_openapi_document_describes_every_route(client: TestClient) -> None:
     assert document["openapi"].startswith("3.")
     operations = {(method.upper(), path) for path, item in document["paths"].items()
                   for method in item}
-    assert operations == {(e.method, f"/api{e.path}") for e in ENDPOINTS}
+    # The table's routes, and the event stream (documented beside it; see test_events.py).
+    assert operations == {(e.method, f"/api{e.path}") for e in ENDPOINTS} | {
+        ("GET", "/api/events")}
     assert "TaskInfo" in document["components"]["schemas"]
     assert "QueueView" in document["components"]["schemas"]
 

@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from apps import dashboard_app
 from conveyor import Conveyor
+from conveyor.backends.base import Claim, Fail, Failure
 from conveyor.dashboard import create_app
 from dashboard.conftest import make_dead
 
@@ -132,6 +133,56 @@ def test_queue_buttons_pause_resume_purge_and_bulk_cancel(app: Conveyor,
     assert app.get(ids[2]) is None
 
 
+def test_delete_from_the_task_page_goes_back_to_its_queue(app: Conveyor,
+                                                         client: TestClient) -> None:
+    task_id = dashboard_app.send.enqueue("gone@x").id
+    html = client.get(f"/tasks/{task_id}").text
+    assert f'action="/tasks/{task_id}/delete"' in html and "data-confirm" in html
+    response = client.post(f"/tasks/{task_id}/delete", follow_redirects=False, data={
+        "csrf_token": form_token(client, f"/tasks/{task_id}"), "next": "/queues/email"})
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/queues/email?notice=Deleted+task")
+    assert app.get(task_id) is None
+    assert client.get(f"/tasks/{task_id}").status_code == 404
+
+
+def test_bulk_delete_from_the_dlq_the_task_list_and_a_queue_tab(app: Conveyor,
+                                                                 client: TestClient) -> None:
+    first, second, third = make_dead(app, 3)
+    dead_page = client.get("/dead").text
+    assert 'formaction="/tasks/bulk"' in dead_page and ">Delete selected<" in dead_page
+    after = submit(client, "/dead", "/tasks/bulk", action="delete", ids=[first, second])
+    assert "Deleted 2 tasks of 2." in after
+    assert [t.id for t in app.dead()] == [third]
+    pending = [dashboard_app.send.enqueue(f"{n}@x").id for n in range(2)]
+    assert ">Delete selected<" in client.get("/tasks").text
+    after = submit(client, "/tasks", "/tasks/bulk", action="delete", ids=[third, "unknown"])
+    assert "Deleted 1 task of 2 (running or already gone: kept)." in after
+    queue_tab = client.get("/queues/email?state=PENDING").text
+    assert 'value="delete"' in queue_tab
+    after = submit(client, "/queues/email?state=PENDING", "/tasks/bulk", action="delete",
+                   ids=pending)
+    assert "Deleted 2 tasks of 2." in after
+    assert app.list_tasks("email") == []
+
+
+def test_the_task_page_shows_every_failed_attempt(app: Conveyor, client: TestClient) -> None:
+    task_id = dashboard_app.send.enqueue("flaky@x").id
+    for n, retry in ((1, 0.0), (2, 0.0), (3, None)):
+        [claimed] = app.backend.execute(Claim(f"worker-{n}", ["email"], 1, 30.0))
+        app.backend.execute(Fail([Failure(claimed.id, claimed.lease_token,
+                                          f"Traceback\nOSError: <try {n}>", retry,
+                                          None if retry is not None else "max_retries")]))
+    html = client.get(f"/tasks/{task_id}").text
+    assert "Every failed attempt" in html
+    attempts = re.findall(r'data-attempt="(\d+)"', html)
+    assert attempts == ["3", "2", "1"]  # newest first
+    assert "OSError: &lt;try 1&gt;" in html and "worker-2" in html  # escaped, as text
+    api = client.get(f"/api/tasks/{task_id}").json()
+    assert [(a["attempt"], a["worker"]) for a in api["attempt_errors"]] == [
+        (1, "worker-1"), (2, "worker-2"), (3, "worker-3")]
+
+
 def test_schedules_page_runs_one_now(app: Conveyor, client: TestClient) -> None:
     html = client.get("/schedules").text
     assert "nightly" in html and "0 3 * * *" in html
@@ -163,6 +214,18 @@ def test_read_only_hides_buttons_and_refuses_posts(app: Conveyor) -> None:
         assert response.status_code == 403
         api = client.post("/api/dead/purge", json={}, headers={"X-CSRF-Token": token})
         assert api.status_code == 403 and "read-only" in api.json()["error"]
+        [dead] = [t.id for t in app.dead()]
+        for page in ("/tasks", f"/tasks/{dead}", "/queues/email?state=DEAD"):
+            html = client.get(page).text
+            assert ">Delete" not in html and "data-confirm" not in html
+        response = client.post("/tasks/bulk", data={"csrf_token": token, "action": "delete",
+                                                    "ids": [dead]})
+        assert response.status_code == 403
+        assert client.post(f"/tasks/{dead}/delete", data={"csrf_token": token}).status_code == 403
+        for path, body in ((f"/api/tasks/{dead}/delete", None),
+                           ("/api/tasks/delete", {"ids": [dead]})):
+            api = client.post(path, json=body, headers={"X-CSRF-Token": token})
+            assert api.status_code == 403
     assert len(app.dead()) == 1
 
 

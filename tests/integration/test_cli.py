@@ -191,6 +191,20 @@ def test_dead_purge_needs_yes(app: Conveyor, url: str) -> None:
     assert app.dead() == []
 
 
+def test_delete_by_id_needs_yes_and_reports_what_it_kept(app: Conveyor, url: str) -> None:
+    ids = _make_dead(app, "a", "b")
+    refused = run("--url", url, "delete", ids[0])
+    assert refused.exit_code == 2 and "--yes" in refused.stderr
+    assert len(app.dead()) == 2
+    assert "deleted 1 task(s)" in run_ok("--url", url, "delete", "--yes", ids[0]).stdout
+    assert app.get(ids[0]) is None
+    partly = run("--url", url, "delete", "--yes", "--json", ids[1], "no-such-id")
+    assert partly.exit_code == 1
+    assert json.loads(partly.stdout) == {"deleted": [ids[1]]}
+    assert "no-such-id not deleted: no such task" in partly.stderr
+    assert run("--url", url, "delete").exit_code == 2  # no id
+
+
 # -- errors --------------------------------------------------------------------------------------
 
 

@@ -17,13 +17,15 @@ Claim              due SCHEDULED/FAILED -> PENDING, then PENDING -> RUNNING with
                    taken oldest-first so low priorities never starve
 Complete           RUNNING -> DONE, guarded by the lease token (a stale token is reported lost)
 Fail               RUNNING -> FAILED (retry at a time) or DEAD with a reason, guarded by the
-                   lease token (also how a malformed message found at claim reaches the DLQ)
+                   lease token (also how a malformed message found at claim reaches the DLQ);
+                   appends the attempt's error to the task's last ATTEMPT_ERRORS_KEPT
 Extend             pushes the lease deadline of RUNNING tasks out, guarded by the lease token
 Release            RUNNING -> PENDING without counting the attempt (prefetched, never started)
 RecoverExpired     RUNNING past its deadline -> PENDING (attempt counted) or DEAD (worker_lost)
 Cancel             SCHEDULED/PENDING/FAILED -> CANCELLED
 Requeue            DEAD/CANCELLED -> PENDING, attempts reset (never DONE: its key promises one run)
 Purge              deletes the tasks of a queue in a state
+DeleteTasks        deletes tasks by id, in any state but RUNNING (with their idempotency keys)
 Prune              deletes finished tasks whose retention ran out, and silent workers
 =================  ===========================================================================
 
@@ -50,6 +52,12 @@ from typing import Any, Generic, Protocol, TypeVar
 
 R = TypeVar("R", covariant=True)
 T = TypeVar("T")
+
+ATTEMPT_ERRORS_KEPT = 10
+"""Fail keeps the errors of a task's last this many attempts (oldest dropped first)."""
+ATTEMPT_ERROR_CHARS = 2000
+"""Each kept attempt error is cut to its first this many characters (``error`` keeps the last
+attempt's whole)."""
 
 
 class Transition(Generic[R]):
@@ -166,6 +174,9 @@ class TaskRow:
     idempotency_key: str | None
     dead_reason: str | None
     timeout_seconds: float | None
+    attempt_errors: str | None = None
+    """JSON array of the last attempts' errors, oldest first: ``{"attempt", "worker",
+    "ended_at", "error"}`` each (every backend stores or renders this same text)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +327,15 @@ class Requeue(Transition[list[str]]):
 class Purge(Transition[int]):
     queue: str | None
     state: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteTasks(Transition[list[str]]):
+    """Delete these tasks, whatever their state but RUNNING (a worker holds it: cancel is not
+    possible either; delete it once it has finished). Their idempotency keys are released.
+    Returns the ids deleted; unknown and RUNNING ids are left out."""
+
+    ids: Sequence[str]
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,8 +26,9 @@ PASSWORD_ENV = "CONVEYOR_DASHBOARD_PASSWORD"
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--read-only", is_flag=True, help="Hide every button and refuse every POST.")
 @click.option("--root-path", default="", help="URL prefix when served behind a proxy.")
-@click.option("--poll-seconds", type=click.FloatRange(min=0.2), default=2.0, show_default=True,
-              help="How often open pages refresh their live numbers.")
+@click.option("--poll-seconds", type=click.FloatRange(min=0.2), default=1.0, show_default=True,
+              help="How often open pages' live numbers are read (server-sent events, or "
+                   "polling when a page cannot keep a stream).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
 @pass_state

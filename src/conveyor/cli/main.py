@@ -16,7 +16,7 @@ from conveyor.cli.metrics import metrics
 from conveyor.cli.migrate import migrate
 from conveyor.cli.queues import queue
 from conveyor.cli.stats import stats
-from conveyor.cli.tasks import enqueue, inspect_task
+from conveyor.cli.tasks import delete_tasks, enqueue, inspect_task
 from conveyor.cli.worker import worker
 from conveyor.cli.workers import workers
 
@@ -38,6 +38,7 @@ cli.add_command(worker)
 cli.add_command(workers)
 cli.add_command(enqueue)
 cli.add_command(inspect_task)
+cli.add_command(delete_tasks)
 cli.add_command(stats)
 cli.add_command(dead)
 cli.add_command(queue)

@@ -1,13 +1,15 @@
-"""``conveyor enqueue`` and ``conveyor inspect``: one task at a time, by name or by id."""
+"""``conveyor enqueue``, ``inspect`` and ``delete``: tasks one by one, by name or by id."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
 
 from conveyor.cli.common import (
     EXIT_ERROR,
+    EXIT_USAGE,
     CliError,
     CliState,
     console,
@@ -75,3 +77,33 @@ def inspect_task(state: CliState, task_id: str, as_json: bool) -> None:
         print_json(task_json(info))
     else:
         console().print(task_view(info))
+
+
+@click.command("delete")
+@click.argument("ids", nargs=-1, required=True, metavar="ID...")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the deleted ids as JSON.")
+@pass_state
+def delete_tasks(state: CliState, ids: tuple[str, ...], yes: bool, as_json: bool) -> None:
+    """Delete tasks by id, in any state but RUNNING (delete those once they have finished).
+
+    Asks first unless --yes; refuses without a terminal. Exits 1 when any id was not deleted
+    (unknown, or running), each reported on stderr.
+    """
+    if not yes:
+        if not sys.stdin.isatty():
+            raise CliError(f"refusing to delete {len(ids)} task(s) without --yes", EXIT_USAGE)
+        click.confirm(f"Delete {len(ids)} task(s) for good?", abort=True)
+    app = state.app()
+    deleted = app.delete(list(ids))
+    kept = [task_id for task_id in dict.fromkeys(ids) if task_id not in set(deleted)]
+    for task_id in kept:
+        info = app.get(task_id)
+        why = "no such task" if info is None else f"it is {info.state}"
+        click.echo(f"error: task {task_id} not deleted: {why}", err=True)
+    if as_json:
+        print_json({"deleted": deleted})
+    else:
+        click.echo(f"deleted {len(deleted)} task(s)")
+    if kept:
+        click.get_current_context().exit(EXIT_ERROR)

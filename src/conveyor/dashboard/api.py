@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from conveyor import __version__
-from conveyor.dashboard import service
+from conveyor.dashboard import events, service
 from conveyor.dashboard.context import Dashboard, dashboard_of, json_error, json_response
 from conveyor.dashboard.models import (
     ActionResult,
@@ -144,11 +144,20 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "DEAD or CANCELLED tasks back to PENDING, attempts reset.",
              lambda d, p, body: service.requeue(d.app, body.ids), ActionResult,
              body=IdsBody, body_required=True, changes_state=True),
+    Endpoint("POST", "/tasks/delete", "deleteTasks",
+             "Delete tasks in any state but RUNNING (running ones are kept and left out of "
+             "the reply's ids).",
+             lambda d, p, body: service.delete(d.app, body.ids), ActionResult,
+             body=IdsBody, body_required=True, changes_state=True),
     Endpoint("POST", "/tasks/{task_id}/cancel", "cancelTask", "Cancel one task.",
              lambda d, p, _: service.cancel(d.app, [p["task_id"]]), ActionResult, (TASK_ID,),
              changes_state=True),
     Endpoint("POST", "/tasks/{task_id}/requeue", "requeueTask", "Requeue one task.",
              lambda d, p, _: service.requeue(d.app, [p["task_id"]]), ActionResult, (TASK_ID,),
+             changes_state=True),
+    Endpoint("POST", "/tasks/{task_id}/delete", "deleteTask",
+             "Delete one task unless it is RUNNING (count 0 then, or when it is unknown).",
+             lambda d, p, _: service.delete(d.app, [p["task_id"]]), ActionResult, (TASK_ID,),
              changes_state=True),
     Endpoint("POST", "/queues/{queue}/pause", "pauseQueue",
              "Stop workers claiming from this queue (running tasks finish).",
@@ -223,7 +232,31 @@ def routes() -> list[BaseRoute]:
     """Full paths (``/api/...``), not a Mount: ``root_path`` stays the dashboard's own prefix."""
     table: list[BaseRoute] = [Route(f"/api{spec.path}", _endpoint(spec), methods=[spec.method],
                                     name=spec.operation) for spec in ENDPOINTS]
-    return [*table, Route("/api/openapi.json", openapi_endpoint, methods=["GET"])]
+    return [*table, Route(f"/api{EVENTS_PATH}", events_endpoint, methods=["GET"],
+                          name=EVENTS_OPERATION),
+            Route("/api/openapi.json", openapi_endpoint, methods=["GET"])]
+
+
+EVENTS_PATH = "/events"
+EVENTS_OPERATION = "streamEvents"
+
+
+async def events_endpoint(request: Request) -> Response:
+    """The live stream of the pages (see :mod:`conveyor.dashboard.events`). Not in the table:
+    it answers an endless ``text/event-stream``, not one struct."""
+    dashboard = dashboard_of(request)
+    try:
+        window = WINDOW.parse(request.query_params.get(WINDOW.name))
+    except service.BadRequest as exc:
+        return json_error(exc.status, str(exc))
+    if not dashboard.streams.try_open():
+        response = json_error(503, f"too many live streams (at most {dashboard.streams.limit}); "
+                                   "poll GET /api/stats instead")
+        response.headers["retry-after"] = "30"
+        return response
+    return events.event_stream(
+        lambda: service.stats_view(dashboard.app, dashboard.read_only, window),
+        dashboard.streams, dashboard.poll_seconds)
 
 
 async def openapi_endpoint(request: Request) -> Response:
@@ -231,7 +264,29 @@ async def openapi_endpoint(request: Request) -> Response:
 
 
 REASONS = {400: "Bad input", 401: "Credentials required", 403: "Refused (CSRF, read-only)",
-           404: "Not found"}
+           404: "Not found", 503: "Too many live streams open; poll instead"}
+
+
+def _events_operation(stats_ref: dict[str, Any], error_ref: dict[str, Any]) -> dict[str, Any]:
+    errors = {str(status): {"description": REASONS[status], "content": {
+        "application/json": {"schema": error_ref}}} for status in (400, 401, 503)}
+    return {
+        "operationId": EVENTS_OPERATION,
+        "summary": "Live overview figures as server-sent events.",
+        "description": (
+            "An endless text/event-stream. Each `stats` event's data is the JSON of GET "
+            "/api/stats (a StatsView), sent when the figures change (checked every poll "
+            "interval; the first one at once). Comment lines keep idle connections open. "
+            "The number of open streams is bounded: past it, 503 (poll GET /api/stats)."),
+        "parameters": [{"name": WINDOW.name, "in": "query", "required": False,
+                        "description": WINDOW.description, "schema": WINDOW.schema}],
+        "responses": {
+            "200": {"description": "The stream", "content": {"text/event-stream": {
+                "schema": {"type": "string"},
+                "x-event-data": stats_ref}}},
+            **errors,
+        },
+    }
 
 
 def openapi_document(root_path: str = "") -> dict[str, Any]:
@@ -269,6 +324,8 @@ def openapi_document(root_path: str = "") -> dict[str, Any]:
                 "description": "The token of GET /api/csrf; its cookie must be sent too.",
                 "schema": {"type": "string"}})
         paths.setdefault(f"/api{spec.path}", {})[spec.method.lower()] = operation
+    stats_ref = refs[types.index(StatsView)]
+    paths[f"/api{EVENTS_PATH}"] = {"get": _events_operation(stats_ref, error_ref)}
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "Conveyor dashboard API", "version": __version__,

@@ -24,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 from conveyor.app import Conveyor
 from conveyor.dashboard import api, pages
 from conveyor.dashboard.context import Dashboard, json_error
+from conveyor.dashboard.events import DEFAULT_MAX_STREAMS, Streams
 from conveyor.dashboard.security import (
     AuthHook,
     AuthMiddleware,
@@ -40,7 +41,8 @@ def create_app(
     auth: AuthHook | None = None,
     read_only: bool = False,
     secret: bytes | None = None,
-    poll_seconds: float = 2.0,
+    poll_seconds: float = 1.0,
+    max_streams: int = DEFAULT_MAX_STREAMS,
 ) -> Starlette:
     """The dashboard of ``app``.
 
@@ -48,7 +50,9 @@ def create_app(
     awaitable of it) to let it through; without it the dashboard is open, which only
     ``conveyor dashboard`` on a loopback address should allow. ``read_only`` hides every
     button and refuses every POST. ``secret`` signs CSRF tokens (a random one per process by
-    default; give several processes behind one address the same).
+    default; give several processes behind one address the same). ``poll_seconds`` is how
+    often each live page's event stream reads the stats; at most ``max_streams`` streams are
+    open at once (past that, pages poll every ``poll_seconds`` instead).
     """
     templates = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -72,7 +76,7 @@ def create_app(
     )
     dashboard.state.conveyor_dashboard = Dashboard(
         app=app, read_only=read_only, csrf=Csrf(secret), templates=templates,
-        poll_seconds=poll_seconds,
+        poll_seconds=poll_seconds, streams=Streams(max_streams),
     )
     return dashboard
 

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from conveyor.app import Conveyor
+from conveyor.dashboard.events import Streams
 from conveyor.dashboard.models import Error
 from conveyor.dashboard.security import Csrf
 
@@ -22,6 +23,8 @@ class Dashboard:
     csrf: Csrf
     templates: jinja2.Environment
     poll_seconds: float
+    """How often an event stream reads the stats (and how often pages poll without one)."""
+    streams: Streams
 
 
 def dashboard_of(request: Request) -> Dashboard:

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from conveyor.backends.base import ATTEMPT_ERROR_CHARS
 from conveyor.dashboard import service
 from conveyor.dashboard.context import dashboard_of
 from conveyor.dashboard.security import CSRF_FIELD
@@ -128,6 +129,8 @@ async def task_page(request: Request) -> Response:
     ]
     return render(request, "task.html", task=info, timeline=timeline, page="tasks",
                   cancellable=info.state in WAITING_STATES,
+                  deletable=info.state != TaskState.RUNNING,
+                  error_chars=ATTEMPT_ERROR_CHARS,
                   requeueable=info.state in (TaskState.DEAD, TaskState.CANCELLED))
 
 
@@ -243,6 +246,13 @@ async def _requeue_one(request: Request, form: FormData) -> str:
     return "Requeued." if result.count else "Not requeued: only DEAD or CANCELLED tasks can be."
 
 
+async def _delete_one(request: Request, form: FormData) -> str:
+    task_id = request.path_params["task_id"]
+    result = await run_in_threadpool(service.delete, dashboard_of(request).app, [task_id])
+    return f"Deleted task {task_id}." if result.count else \
+        "Not deleted: it is running (delete it once it has finished) or already gone."
+
+
 async def _bulk(request: Request, form: FormData) -> str:
     app, ids = dashboard_of(request).app, _ids(form)
     action = form.get("action")
@@ -252,7 +262,11 @@ async def _bulk(request: Request, form: FormData) -> str:
     if action == "cancel":
         result = await run_in_threadpool(service.cancel, app, ids)
         return f"Cancelled {_plural(result.count, 'task')} of {len(ids)}."
-    raise service.BadRequest("action must be requeue or cancel")
+    if action == "delete":
+        result = await run_in_threadpool(service.delete, app, ids)
+        kept = "" if result.count == len(ids) else " (running or already gone: kept)"
+        return f"Deleted {_plural(result.count, 'task')} of {len(ids)}{kept}."
+    raise service.BadRequest("action must be requeue, cancel or delete")
 
 
 async def _requeue_dead(request: Request, form: FormData) -> str:
@@ -296,6 +310,7 @@ def routes() -> list[BaseRoute]:
         Route("/tasks/bulk", form_action(_bulk, "/tasks"), methods=post),
         Route("/tasks/{task_id}/cancel", form_action(_cancel_one, "/tasks"), methods=post),
         Route("/tasks/{task_id}/requeue", form_action(_requeue_one, "/dead"), methods=post),
+        Route("/tasks/{task_id}/delete", form_action(_delete_one, "/tasks"), methods=post),
         Route("/dead/requeue", form_action(_requeue_dead, "/dead"), methods=post),
         Route("/dead/purge", form_action(_purge_dead, "/dead"), methods=post),
         Route("/schedules/{name}/run", form_action(_run_schedule, "/schedules"), methods=post),

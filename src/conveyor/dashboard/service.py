@@ -201,6 +201,12 @@ def requeue(app: Conveyor, ids: list[str]) -> ActionResult:
     return ActionResult(action="requeue", count=len(moved), ids=list(moved))
 
 
+def delete(app: Conveyor, ids: list[str]) -> ActionResult:
+    """Tasks by id in any state but RUNNING (those are kept: their worker holds them)."""
+    deleted = app.delete(check_ids(ids))
+    return ActionResult(action="delete", count=len(deleted), ids=deleted)
+
+
 def requeue_dead(app: Conveyor, queue: str | None) -> ActionResult:
     """Every dead task (of ``queue``), in batches: the DLQ can be larger than one page."""
     if queue is not None:

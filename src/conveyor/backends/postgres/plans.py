@@ -170,6 +170,7 @@ def fail(op: base.Fail, now: float | None) -> Plan[list[str]]:
                       for f in rows],
         "dead_reasons": [f.dead_reason for f in rows],
         "worker_losts": [int(f.worker_lost) for f in rows],
+        "errors_kept": base.ATTEMPT_ERRORS_KEPT, "error_chars": base.ATTEMPT_ERROR_CHARS,
     })
     return _lost([f.id for f in rows], reply)
 
@@ -205,7 +206,7 @@ def recover_expired(op: base.RecoverExpired, now: float | None) -> Plan[base.Rec
 
 
 def _by_ids(query: str) -> Callable[[Any, float | None], Plan[list[str]]]:
-    """Cancel and Requeue: one statement over the ids, replying with those it moved, in the
+    """Requeue and DeleteTasks: one statement over the ids, replying with those it moved, in the
     order they were given."""
 
     def plan(op: Any, now: float | None) -> Plan[list[str]]:
@@ -214,7 +215,7 @@ def _by_ids(query: str) -> Callable[[Any, float | None], Plan[list[str]]]:
             return []
         reply = yield Statement(query, {"now": now, "ids": ids})
         moved = {row[0] for row in reply.rows}
-        return [task_id for task_id in ids if task_id in moved]
+        return [task_id for task_id in dict.fromkeys(ids) if task_id in moved]  # once each
 
     return plan
 
@@ -386,6 +387,7 @@ SPECS: dict[type[Any], Spec] = {
     base.Cancel: Spec(cancel, transaction=True),
     base.Requeue: Spec(_by_ids("requeue")),
     base.Purge: Spec(purge),
+    base.DeleteTasks: Spec(_by_ids("delete_tasks")),
     base.Prune: Spec(prune, transaction=True),
     base.PauseQueue: Spec(pause_queue),
     base.RecordMetrics: Spec(record_metrics),

@@ -11,8 +11,8 @@ Redis Cluster a script may only touch one slot, so :meth:`Planner._spread` makes
 tag (an ``Each``) and the plan merges their replies: such a transition is atomic per tag. A
 claim on a cluster visits its tags one after another until it has enough.
 
-Transitions that only have task ids (GetTasks, Cancel, Requeue, lease transitions without a
-usable hint) read the registry of tags, then look the ids up in every tag.
+Transitions that only have task ids (GetTasks, Cancel, Requeue, DeleteTasks, lease
+transitions without a usable hint) read the registry of tags, then look the ids up in every tag.
 """
 
 from __future__ import annotations
@@ -168,6 +168,7 @@ class Planner(ReadPlans):
             lambda f: [f.lease_token, f.error,
                        "" if f.retry_in_seconds is None else float(f.retry_in_seconds),
                        f.dead_reason or "", int(f.worker_lost)],
+            leading=[base.ATTEMPT_ERRORS_KEPT, base.ATTEMPT_ERROR_CHARS],
         ))
 
     def _Extend(self, op: base.Extend) -> Plan[list[str]]:
@@ -265,6 +266,9 @@ class Planner(ReadPlans):
 
     def _Requeue(self, op: base.Requeue) -> Plan[list[str]]:
         return (yield from self._by_ids("requeue", op.ids, [self.layout.sequence]))
+
+    def _DeleteTasks(self, op: base.DeleteTasks) -> Plan[list[str]]:
+        return (yield from self._by_ids("delete_tasks", op.ids, [self.layout.idempotency]))
 
     def _by_ids(
         self, script: str, ids: Sequence[str], lead: list[Lead], metrics: bool = False

@@ -42,4 +42,5 @@ def task_row(r: Sequence[Any]) -> tuple[int, base.TaskRow]:
         started_at=floats(r[11]), completed_at=floats(r[12]), worker_id=text(r[13]),
         error=text(r[14]), result=r[15], idempotency_key=text(r[16]),
         dead_reason=text(r[17]), timeout_seconds=floats(r[18]),
+        attempt_errors=text(r[20]) if len(r) > 20 else None,
     )

@@ -93,6 +93,7 @@ class SQLiteBackend:
             base.Cancel: self._cancel,
             base.Requeue: self._by_ids("requeue"),
             base.Purge: self._purge,
+            base.DeleteTasks: self._by_ids("delete_tasks"),
             base.Prune: self._prune,
             base.PauseQueue: self._pause_queue,
             base.RecordMetrics: self._record_metrics,
@@ -534,7 +535,8 @@ def _completion_params(c: base.Completion) -> dict[str, Any]:
 def _failure_params(f: base.Failure) -> dict[str, Any]:
     return {"id": f.id, "lease_token": f.lease_token, "error": f.error,
             "retry_in": f.retry_in_seconds, "dead_reason": f.dead_reason,
-            "worker_lost": int(f.worker_lost)}
+            "worker_lost": int(f.worker_lost), "errors_kept": base.ATTEMPT_ERRORS_KEPT,
+            "error_chars": base.ATTEMPT_ERROR_CHARS}
 
 
 def _lease_params(lease: base.Lease) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 // Conveyor dashboard: live numbers and SVG graphs for the overview, confirmations and
 // select-all for the forms. Plain browser JavaScript, no dependencies, no build step.
+// Live numbers arrive by server-sent events (GET /api/events); a page whose stream cannot be
+// opened (an old proxy, the server's stream limit) polls the JSON API instead.
 "use strict";
 
 (function () {
@@ -13,6 +15,11 @@
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  });
+  document.querySelectorAll("button[data-confirm]").forEach(function (button) {
+    button.addEventListener("click", function (event) {
+      if (!window.confirm(button.dataset.confirm)) event.preventDefault();
     });
   });
   document.querySelectorAll("[data-select-all]").forEach(function (box) {
@@ -140,29 +147,67 @@
     });
   }
 
+  // -- live figures: one event stream, or polling when there is none -----------------------------
+  // onStats(stats) gets every StatsView; pollUrl answers what polling reads instead, handled by
+  // onPolled. body[data-live] says which is in use ("sse" or "polling"), and
+  // body[data-sse-events] counts the events received (the browser tests read both).
+  function getJson(url) {
+    return fetch(url, { credentials: "same-origin", headers: { accept: "application/json" } })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json();
+      });
+  }
+  function follow(window_, onStats, pollUrl, onPolled, onFailure) {
+    let polling = false;
+    function poll() {
+      getJson(pollUrl)
+        .then(onPolled)
+        .catch(onFailure)
+        .finally(function () { window.setTimeout(poll, pollMs); });
+    }
+    function fallBack() {
+      if (polling) return;
+      polling = true;
+      body.dataset.live = "polling";
+      poll();
+    }
+    if (!window.EventSource) { fallBack(); return; }
+    const source = new EventSource(base + "/api/events?window=" + encodeURIComponent(window_));
+    let received = 0;
+    source.addEventListener("stats", function (event) {
+      received += 1;
+      body.dataset.live = "sse";
+      body.dataset.sseEvents = String(received);
+      onStats(JSON.parse(event.data));
+    });
+    source.addEventListener("error", function () {
+      // CONNECTING: the browser reconnects by itself. CLOSED: refused (503, 401) for good.
+      if (source.readyState === EventSource.CLOSED) { source.close(); fallBack(); }
+      else if (onFailure) onFailure();
+    });
+    window.addEventListener("pagehide", function () { source.close(); });
+  }
+
   // -- a queue page's live numbers (its task list stays as loaded: rows do not jump) -----------
   const liveQueue = document.querySelector("[data-live-queue]");
   if (liveQueue) {
     const tabs = document.querySelector(".tabs");
-    const pollQueue = function () {
-      fetch(base + "/api/queues/" + encodeURIComponent(liveQueue.dataset.liveQueue),
-        { credentials: "same-origin", headers: { accept: "application/json" } })
-        .then(function (response) { if (!response.ok) throw new Error("HTTP " + response.status); return response.json(); })
-        .then(function (q) {
-          setText(liveQueue, '[data-field="depth"]', String(q.depth));
-          setText(liveQueue, '[data-field="running"]', String(q.running));
-          setText(liveQueue, '[data-field="workers"]', String(q.workers));
-          setText(liveQueue, '[data-field="throughput"]', rate(q.throughput));
-          setText(liveQueue, '[data-field="latency"]', duration(q.latency.p99));
-          setText(liveQueue, '[data-field="oldest"]', duration(q.oldest_pending_age));
-          Object.keys(q.counts).forEach(function (state) {
-            setText(tabs, '[data-count="' + state + '"]', String(q.counts[state]));
-          });
-        })
-        .catch(function () { /* the next poll tries again */ })
-        .finally(function () { window.setTimeout(pollQueue, pollMs); });
+    const name = liveQueue.dataset.liveQueue;
+    const showQueue = function (q) {
+      setText(liveQueue, '[data-field="depth"]', String(q.depth));
+      setText(liveQueue, '[data-field="running"]', String(q.running));
+      setText(liveQueue, '[data-field="workers"]', String(q.workers));
+      setText(liveQueue, '[data-field="throughput"]', rate(q.throughput));
+      setText(liveQueue, '[data-field="latency"]', duration(q.latency.p99));
+      setText(liveQueue, '[data-field="oldest"]', duration(q.oldest_pending_age));
+      Object.keys(q.counts).forEach(function (state) {
+        setText(tabs, '[data-count="' + state + '"]', String(q.counts[state]));
+      });
     };
-    window.setTimeout(pollQueue, pollMs);
+    follow("300", function (stats) {
+      stats.queues.forEach(function (q) { if (q.queue === name) showQueue(q); });
+    }, base + "/api/queues/" + encodeURIComponent(name), showQueue, function () { /* retried */ });
   }
 
   // -- the overview's live loop -----------------------------------------------------------------
@@ -189,7 +234,7 @@
     const shown = cards.map(function (c) { return c.dataset.queue; }).sort().join("\n");
     const names = stats.queues.map(function (q) { return q.queue; }).sort().join("\n");
     if (shown !== names) { window.location.reload(); return; }
-    const now = Date.parse(stats.generated_at) || Date.now();
+    const now = Date.now();  // the page's clock: depth is sampled by the page (see below)
     let depth = 0, running = 0, dead = 0;
     stats.queues.forEach(function (q) {
       depth += q.depth; running += q.running; dead += q.counts.DEAD || 0;
@@ -235,15 +280,16 @@
   }
 
   let failures = 0;
-  function poll() {
-    fetch(base + "/api/stats?window=" + encodeURIComponent(live.dataset.window || "300"), { credentials: "same-origin", headers: { accept: "application/json" } })
-      .then(function (response) {
-        if (!response.ok) throw new Error("HTTP " + response.status);
-        return response.json();
-      })
-      .then(function (stats) { failures = 0; live.classList.remove("stale"); update(stats); })
-      .catch(function () { failures += 1; if (failures > 2) live.classList.add("stale"); })
-      .finally(function () { window.setTimeout(poll, pollMs); });
-  }
-  poll();
+  let latest = null;
+  const fresh = function (stats) {
+    failures = 0; latest = stats; live.classList.remove("stale"); update(stats);
+  };
+  // The stream sends only changes: between them the figures still hold, so the depth graph
+  // gets a point each interval all the same.
+  window.setInterval(function () {
+    if (latest && body.dataset.live === "sse") update(latest);
+  }, pollMs);
+  const windowSeconds = live.dataset.window || "300";
+  follow(windowSeconds, fresh, base + "/api/stats?window=" + encodeURIComponent(windowSeconds),
+    fresh, function () { failures += 1; if (failures > 2) live.classList.add("stale"); });
 })();

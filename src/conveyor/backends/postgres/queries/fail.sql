@@ -1,7 +1,8 @@
 -- Fail: RUNNING -> FAILED (retry due at now + retry_in) or, when retry_in is NULL, DEAD with a
 -- reason. Only for the holder of the current lease token; a batch in one statement. DEAD tasks
 -- never expire by age. A retry wakes the workers of its queue, so a sleeping one recomputes when
--- the next task falls due. Returns the ids failed (the others are reported lost).
+-- the next task falls due. The attempt's error (cut to error_chars) joins the last errors_kept
+-- in attempt_errors. Returns the ids failed (the others are reported lost).
 WITH clock AS (
     SELECT coalesce(%(now)s::float8, extract(epoch FROM clock_timestamp())::float8) AS now
 ),
@@ -13,6 +14,13 @@ failed AS (
         completed_at = CASE WHEN b.retry_in IS NULL THEN clock.now END,
         dead_reason = b.dead_reason,
         error = b.error,
+        attempt_errors = (
+            CASE WHEN jsonb_array_length(coalesce(t.attempt_errors, '[]'))
+                      >= %(errors_kept)s::int
+                 THEN t.attempt_errors - 0 ELSE coalesce(t.attempt_errors, '[]') END
+        ) || jsonb_build_array(jsonb_build_object(
+            'attempt', t.attempts, 'worker', t.worker_id, 'ended_at', clock.now,
+            'error', left(b.error, %(error_chars)s::int))),
         worker_lost = t.worker_lost + b.worker_lost,
         lease_token = NULL,
         lease_expires_at = NULL

@@ -7,13 +7,15 @@
 --   14 result  15 idempotency_key  16 dead_reason  17 timeout_seconds  18 result_ttl_seconds
 --   19 lease_token  20 lease_expires_at  21 sequence (place in the ready order; renewed when
 --   the task becomes ready again)  22 expires_at  23 number (enqueue order, never changes)
+--   24 attempt_errors (JSON text of the last attempts' errors, written by fail.lua; absent
+--   until the first failure)
 -- Times are epoch seconds (floats). A group is the 10 keys of one queue, in keys.py's order:
 --   +0 tasks  +1 ready  +2 scheduled  +3 retrying  +4 leased  +5 done  +6 cancelled  +7 dead
 --   +8 signal  +9 urgent
 local NAME, PAYLOAD, PRIORITY, STATE, ATTEMPTS, MAX_RETRIES, WORKER_LOST = 1, 2, 3, 4, 5, 6, 7
 local CREATED, SCHEDULED, STARTED, COMPLETED, WORKER, ERROR, RESULT = 8, 9, 10, 11, 12, 13, 14
 local KEY, DEAD_REASON, TIMEOUT, RESULT_TTL, TOKEN, LEASE_EXPIRES = 15, 16, 17, 18, 19, 20
-local SEQUENCE, EXPIRES, NUMBER = 21, 22, 23
+local SEQUENCE, EXPIRES, NUMBER, ATTEMPT_ERRORS = 21, 22, 23, 24
 local GROUP_SIZE = 10
 local TASKS, READY, SCHEDULED_Z, RETRYING, LEASED, DONE, CANCELLED, DEAD, SIGNAL, URGENT =
     0, 1, 2, 3, 4, 5, 6, 7, 8, 9
@@ -93,12 +95,14 @@ local function held(base, ngroups, id, token, hint)
     return rec, g
 end
 
--- A stored task as a reply row (TaskRow's field order, after id and queue; then its number).
+-- A stored task as a reply row (TaskRow's field order, after id and queue; then its number,
+-- then its attempt errors).
 local function row(id, queue, rec)
     return {id, queue, rec[NAME], rec[PAYLOAD], rec[PRIORITY], rec[STATE], rec[ATTEMPTS],
             rec[MAX_RETRIES], rec[WORKER_LOST], num(rec[CREATED]), num(rec[SCHEDULED]),
             num(rec[STARTED]), num(rec[COMPLETED]), rec[WORKER], rec[ERROR], rec[RESULT],
-            rec[KEY], rec[DEAD_REASON], num(rec[TIMEOUT]), rec[NUMBER]}
+            rec[KEY], rec[DEAD_REASON], num(rec[TIMEOUT]), rec[NUMBER],
+            rec[ATTEMPT_ERRORS] or false}
 end
 
 -- Leaves the index of its current state and enters the index of `state` with `score`.
