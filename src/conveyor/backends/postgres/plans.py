@@ -46,6 +46,10 @@ class Statement:
     """False: the plan does not read this statement's reply, so inside a transaction the runner
     sends it without waiting and the next statement travels in the same round trip (it still
     runs after this one and sees its changes). Its reply is empty."""
+    rows: Sequence[tuple[Any, ...]] | None = None
+    """A ``COPY ... FROM STDIN (FORMAT BINARY)`` statement: the rows it streams, typed by
+    ``types`` (only in a Spec with ``streams``). Its reply has the row count."""
+    types: Sequence[str] = ()
 
     @property
     def sql(self) -> bytes:
@@ -76,6 +80,9 @@ class Spec:
     Without ``transaction`` each statement stands alone (a crash between two leaves a valid
     state) and the runner pipelines them: one round trip per step whose reply is read."""
     writes: bool = True
+    streams: bool = False
+    """The plan streams rows with COPY, which pipeline mode cannot carry: the runner runs its
+    statements one round trip each."""
 
 
 _JSON = msgspec.json.Encoder()
@@ -118,6 +125,44 @@ def _enqueue_batch(tasks: list[base.NewTask]) -> str:
          t.eta, t.idempotency_key, t.timeout_seconds, float(t.result_ttl_seconds))
         for t in tasks
     ]).decode()
+
+
+COPY_MIN_TASKS = 32
+"""From this many tasks without idempotency keys, Enqueue streams its rows with COPY."""
+_COPY_TYPES = ("text", "text", "text", "bytea", "int4", "text", "int4", "float8", "float8",
+               "float8", "float8")
+
+
+def enqueue_copy(op: base.Enqueue, now: float | None) -> Plan[list[base.EnqueueOutcome]]:
+    """Enqueue a large batch without idempotency keys: the backend's clock and the NOTIFYs
+    first, then the rows by binary COPY, then the metrics, all in one transaction. Each row's
+    state and due time follow from that one clock reading exactly as enqueue.sql derives them.
+    About a third cheaper for the server than enqueue.sql, and psycopg writes the rows in C."""
+    tasks = list(op.tasks)
+    per_queue: dict[str, int] = {}
+    for t in tasks:
+        per_queue[t.queue] = per_queue.get(t.queue, 0) + 1
+    reply = yield Statement("enqueue_copy_start", {"now": now, "queues": list(per_queue)})
+    clock = float(reply.rows[0][0])
+    rows = []
+    for t in tasks:
+        due = t.eta if t.eta is not None else clock + t.delay_seconds
+        rows.append((t.id, t.name, t.queue, t.payload, t.priority,
+                     "SCHEDULED" if due > clock else "PENDING", t.max_retries, clock,
+                     max(due, clock), t.timeout_seconds, float(t.result_ttl_seconds)))
+    yield Statement("enqueue_copy", {}, rows=rows, types=_COPY_TYPES)
+    yield Statement("record_metrics_now", {
+        "now": clock, "name": "enqueued", "queues": list(per_queue),
+        "counts": [float(n) for n in per_queue.values()],
+    })
+    return [base.EnqueueOutcome(t.id, created=True) for t in tasks]
+
+
+def copyable(op: base.Enqueue) -> bool:
+    """Large enough for COPY to pay for its extra round trips, and no key that could conflict
+    (COPY has no ON CONFLICT)."""
+    tasks = op.tasks
+    return len(tasks) >= COPY_MIN_TASKS and all(t.idempotency_key is None for t in tasks)
 
 
 def claim(op: base.Claim, now: float | None) -> Plan[list[base.ClaimedTask]]:
@@ -373,6 +418,17 @@ def now(op: base.Now, now: float | None) -> Plan[float]:
         return now
     reply = yield Statement("now", {})
     return float(reply.rows[0][0])
+
+
+ENQUEUE_COPY = Spec(enqueue_copy, transaction=True, durable=True, streams=True)
+
+
+def spec_for(op: base.Transition[Any]) -> Spec | None:
+    """How ``op`` runs on the backend's own connections (a caller's connection, which may be
+    in pipeline mode, always gets ``SPECS``)."""
+    if type(op) is base.Enqueue and copyable(op):
+        return ENQUEUE_COPY
+    return SPECS.get(type(op))
 
 
 SPECS: dict[type[Any], Spec] = {

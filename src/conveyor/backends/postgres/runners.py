@@ -4,7 +4,8 @@ They are the only code that differs between the two worlds, and they know nothin
 transition. A transaction of several statements runs in pipeline mode: BEGIN (and the durable
 ``SET LOCAL``) travel with the first statement, COMMIT with the last sync, so a transaction
 costs one round trip per dependent step plus one (a step whose reply nobody reads travels with
-the next one).
+the next one). A plan that streams rows with COPY (``streams``) cannot be pipelined: it pays a
+round trip per statement, which a large batch amortizes.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ waiter polls it (a read of shared memory) instead of the tables."""
 
 def run_sync(
     conn: psycopg.Connection[Any], plan: Plan[T], *, transaction: bool, durable: bool,
-    relaxed: bool = False,
+    relaxed: bool = False, streams: bool = False,
 ) -> T:
     """Run ``plan`` on ``conn``: in a transaction of its own when asked, else on whatever the
     connection is in (autocommit for the pool's; the caller's open transaction for
@@ -42,6 +43,11 @@ def run_sync(
     in pipeline mode with no BEGIN/COMMIT; what travels together up to a sync forms one implicit
     transaction, committed by that sync without waiting for the WAL flush. A claim then costs
     one round trip."""
+    if streams:
+        with conn.transaction():
+            if durable or relaxed:
+                conn.execute(DURABLE_SQL if durable else RELAXED_SQL)
+            return _drive_sync(conn, plan)
     if transaction:
         with conn.pipeline() as pipeline, conn.transaction():
             if durable or relaxed:
@@ -64,6 +70,13 @@ def _drive_sync(
             if prelude is not None and not group_open:
                 conn.execute(prelude)
                 group_open = True
+            if statement.rows is not None:
+                with cursor.copy(statement.sql) as copy:
+                    copy.set_types(statement.types)
+                    for row in statement.rows:
+                        copy.write_row(row)
+                statement = plan.send(Reply([], cursor.rowcount))
+                continue
             cursor.execute(statement.sql, statement.params)
             if pipeline is not None and not statement.wait:
                 statement = plan.send(NO_REPLY)
@@ -81,9 +94,14 @@ def _drive_sync(
 
 async def run_async(
     conn: psycopg.AsyncConnection[Any], plan: Plan[T], *, transaction: bool, durable: bool,
-    relaxed: bool = False,
+    relaxed: bool = False, streams: bool = False,
 ) -> T:
     """The same as :func:`run_sync`, awaiting each round trip."""
+    if streams:
+        async with conn.transaction():
+            if durable or relaxed:
+                await conn.execute(DURABLE_SQL if durable else RELAXED_SQL)
+            return await _drive_async(conn, plan)
     if transaction:
         async with conn.pipeline() as pipeline, conn.transaction():
             if durable or relaxed:
@@ -106,6 +124,13 @@ async def _drive_async(
             if prelude is not None and not group_open:
                 await conn.execute(prelude)
                 group_open = True
+            if statement.rows is not None:
+                async with cursor.copy(statement.sql) as copy:
+                    copy.set_types(statement.types)
+                    for row in statement.rows:
+                        await copy.write_row(row)
+                statement = plan.send(Reply([], cursor.rowcount))
+                continue
             await cursor.execute(statement.sql, statement.params)
             if pipeline is not None and not statement.wait:
                 statement = plan.send(NO_REPLY)
