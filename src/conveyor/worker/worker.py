@@ -23,7 +23,7 @@ import uuid
 from collections import deque
 from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from conveyor.backends.base import (
     Claim,
@@ -55,6 +55,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("conveyor.worker")
 URGENT_BACKOFF_MAX = 0.1
 """Seconds between two urgent claims that keep finding nothing (see ``Worker._fill``)."""
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a background future's outcome as seen (its result may go unused)."""
+    if not future.cancelled():
+        future.exception()
 
 
 class Worker:
@@ -293,7 +299,10 @@ class Worker:
         newly arrived work is still claimed if it would overtake everything the buffer holds
         (an urgent claim: only tasks above the buffer's top priority, a few past the bound).
 
-        Returns whether anything was claimed, or None when the backend failed.
+        Returns whether a full batch was claimed (more may be waiting), or None when the
+        backend failed. After a short batch the loop waits for a wake-up instead of claiming
+        again at once: that claim would find nothing, and it would hold the GIL while the tasks
+        just handed to threads wait to start.
         """
         assert self._loop is not None and self._claimed is not None
         capacity = self.concurrency + self.prefetch
@@ -337,7 +346,7 @@ class Worker:
         if claimed:
             self._metrics.claimed(claimed)
             self._heartbeat.leases_claimed(claimed)
-        return bool(claimed)
+        return len(claimed) >= room
 
     def _start_from_buffer(self) -> None:
         while self._buffer and len(self._running) < self.concurrency:
@@ -428,24 +437,38 @@ class Worker:
             self._wake.set()
 
     async def _idle(self) -> None:
-        """Sleep until work arrives (the watcher), a stop, or the next delayed task falls due."""
+        """Sleep until work arrives (the watcher), a stop, or the next delayed task falls due.
+        The due time is read while already listening: work that arrives meanwhile is claimed
+        at once, not after that read (the read then finishes unheeded)."""
         assert self._wake is not None
-        backend = self.app.backend
-        timeout = self.idle_timeout
+        reading = asyncio.ensure_future(self._seconds_to_next_due())
+        reading.add_done_callback(_retrieve)
+        waking = asyncio.ensure_future(self._wake.wait())
         try:
-            # Side by side, not one after the other: an enqueue that lands meanwhile waits for
-            # this nap to begin before it wakes the loop.
+            await asyncio.wait({reading, waking}, timeout=self.idle_timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+            if waking.done() or not reading.done():
+                return
+            timeout = reading.result()
+            if timeout <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waking, timeout)
+        finally:
+            waking.cancel()
+
+    async def _seconds_to_next_due(self) -> float:
+        """Until the next delayed task or retry of these queues is due, at most the idle
+        timeout (all of it if that cannot be read now)."""
+        backend = self.app.backend
+        try:
             due, now = await asyncio.gather(
                 backend.aexecute(NextDueAt(self.queues)), backend.aexecute(Now())
             )
-            if due is not None:
-                timeout = max(0.0, min(timeout, due - now))
         except Exception as exc:
             log.warning("reading the next due time failed: %s", exc)
-        if timeout <= 0:
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            return self.idle_timeout
+        return self.idle_timeout if due is None else max(0.0, min(self.idle_timeout, due - now))
 
     async def _burst_done(self) -> bool:
         await self._finisher.flush()

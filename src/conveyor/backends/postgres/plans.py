@@ -95,17 +95,22 @@ def enqueue(op: base.Enqueue, now: float | None) -> Plan[list[base.EnqueueOutcom
     tasks = list(op.tasks)
     if not tasks:
         return []
+    per_queue: dict[str, int] = {}
+    if all(t.idempotency_key is None for t in tasks):
+        # Nothing can conflict: every task is created, or the statement fails and the commit
+        # with it. The counts are known up front, so the whole transaction is one round trip.
+        for t in tasks:
+            per_queue[t.queue] = per_queue.get(t.queue, 0) + 1
+        yield Statement("enqueue", {"now": now, "batch": _enqueue_batch(tasks)}, wait=False)
+        yield _count_enqueued(now, per_queue)
+        return [base.EnqueueOutcome(t.id, created=True) for t in tasks]
     reply = yield Statement("enqueue", {"now": now, "batch": _enqueue_batch(tasks)})
     created = {row[0] for row in reply.rows}
-    per_queue: dict[str, int] = {}
     for t in tasks:
         if t.id in created:
             per_queue[t.queue] = per_queue.get(t.queue, 0) + 1
     if per_queue:
-        yield Statement("record_metrics_now", {
-            "now": now, "name": "enqueued", "queues": list(per_queue),
-            "counts": [float(n) for n in per_queue.values()],
-        }, wait=False)  # travels with the commit: no round trip of its own
+        yield _count_enqueued(now, per_queue)
     keys = [t.idempotency_key for t in tasks if t.id not in created]
     existing: dict[str, str] = {}
     if keys:
@@ -116,6 +121,15 @@ def enqueue(op: base.Enqueue, now: float | None) -> Plan[list[base.EnqueueOutcom
         else base.EnqueueOutcome(existing[t.idempotency_key or ""], created=False)
         for t in tasks
     ]
+
+
+def _count_enqueued(now: float | None, per_queue: dict[str, int]) -> Statement:
+    """The ``enqueued`` metrics of a batch, counted in its transaction; nothing reads the
+    reply, so it travels with the commit."""
+    return Statement("record_metrics_now", {
+        "now": now, "name": "enqueued", "queues": list(per_queue),
+        "counts": [float(n) for n in per_queue.values()],
+    }, wait=False)
 
 
 def _enqueue_batch(tasks: list[base.NewTask]) -> str:
@@ -151,10 +165,7 @@ def enqueue_copy(op: base.Enqueue, now: float | None) -> Plan[list[base.EnqueueO
                      "SCHEDULED" if due > clock else "PENDING", t.max_retries, clock,
                      max(due, clock), t.timeout_seconds, float(t.result_ttl_seconds)))
     yield Statement("enqueue_copy", {}, rows=rows, types=_COPY_TYPES)
-    yield Statement("record_metrics_now", {
-        "now": clock, "name": "enqueued", "queues": list(per_queue),
-        "counts": [float(n) for n in per_queue.values()],
-    })
+    yield _count_enqueued(clock, per_queue)
     return [base.EnqueueOutcome(t.id, created=True) for t in tasks]
 
 
@@ -167,22 +178,30 @@ def copyable(op: base.Enqueue) -> bool:
 
 def claim(op: base.Claim, now: float | None) -> Plan[list[base.ClaimedTask]]:
     """Promote what is due, take the oldest-first share, then fill up by priority; queues in the
-    order given (the worker rotates it)."""
+    order given (the worker rotates it). A queue whose oldest-first step came back short has
+    nothing more to give (SKIP LOCKED aside, which the second step would skip too): it is not
+    asked again, so a worker that drains a queue pays one round trip per claim, not two."""
     queues = list(op.queues)
     yield Statement("claim_promote_due", {"now": now, "queues": queues, "limit": PROMOTE_LIMIT},
                     wait=False)
     claimed: list[base.ClaimedTask] = []
+    emptied: set[str] = set()
     for query, wanted in (("claim_oldest", min(op.oldest_first, op.limit)), ("claim", None)):
         goal = op.limit if wanted is None else len(claimed) + wanted
         for queue in queues:
             if len(claimed) >= goal:
                 break
+            if queue in emptied:
+                continue
+            limit = goal - len(claimed)
             reply = yield Statement(query, {
-                "now": now, "queue": queue, "limit": goal - len(claimed),
+                "now": now, "queue": queue, "limit": limit,
                 "worker_id": op.worker_id, "lease_seconds": float(op.lease_seconds),
                 "min_priority": op.min_priority,
             })
             claimed.extend(base.ClaimedTask(*row) for row in reply.rows)
+            if len(reply.rows) < limit:
+                emptied.add(queue)
     claimed.sort(key=lambda task: -task.priority)
     return claimed
 

@@ -40,9 +40,10 @@ def run_sync(
     ``execute_on``).
 
     ``relaxed`` without ``transaction``: every statement is atomic on its own, so the plan runs
-    in pipeline mode with no BEGIN/COMMIT; what travels together up to a sync forms one implicit
-    transaction, committed by that sync without waiting for the WAL flush. A claim then costs
-    one round trip."""
+    in pipeline mode with no BEGIN/COMMIT, one short pipeline per step whose reply is read;
+    what travels together up to the sync that ends it forms one implicit transaction, committed
+    without waiting for the WAL flush. A claim then costs one round trip (leaving a pipeline
+    sends a sync of its own, so one held open across steps would cost one more)."""
     if streams:
         with conn.transaction():
             if durable or relaxed:
@@ -54,22 +55,36 @@ def run_sync(
                 conn.execute(DURABLE_SQL if durable else RELAXED_SQL)
             return _drive_sync(conn, plan, pipeline)
     if relaxed:
-        with conn.pipeline() as pipeline:
-            return _drive_sync(conn, plan, pipeline, prelude=RELAXED_SQL)
+        return _drive_relaxed_sync(conn, plan)
     return _drive_sync(conn, plan)
+
+
+def _drive_relaxed_sync(conn: psycopg.Connection[Any], plan: Plan[T]) -> T:
+    cursor = conn.cursor(row_factory=tuple_row)
+    try:
+        statement = next(plan)
+        while True:
+            with conn.pipeline():
+                conn.execute(RELAXED_SQL)
+                while not statement.wait:
+                    cursor.execute(statement.sql, statement.params)
+                    statement = plan.send(NO_REPLY)
+                cursor.execute(statement.sql, statement.params)
+            rows = cursor.fetchall() if cursor.description is not None else []
+            statement = plan.send(Reply(rows, cursor.rowcount))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    finally:
+        cursor.close()
 
 
 def _drive_sync(
     conn: psycopg.Connection[Any], plan: Plan[T], pipeline: psycopg.Pipeline | None = None,
-    prelude: str | None = None,
 ) -> T:
     cursor = conn.cursor(row_factory=tuple_row)
     try:
-        statement, group_open = next(plan), False
+        statement = next(plan)
         while True:
-            if prelude is not None and not group_open:
-                conn.execute(prelude)
-                group_open = True
             if statement.rows is not None:
                 with cursor.copy(statement.sql) as copy:
                     copy.set_types(statement.types)
@@ -83,7 +98,6 @@ def _drive_sync(
                 continue
             if pipeline is not None:
                 pipeline.sync()  # the next step depends on this reply: fetch it now
-                group_open = False
             rows = cursor.fetchall() if cursor.description is not None else []
             statement = plan.send(Reply(rows, cursor.rowcount))
     except StopIteration as done:
@@ -108,22 +122,37 @@ async def run_async(
                 await conn.execute(DURABLE_SQL if durable else RELAXED_SQL)
             return await _drive_async(conn, plan, pipeline)
     if relaxed:
-        async with conn.pipeline() as pipeline:
-            return await _drive_async(conn, plan, pipeline, prelude=RELAXED_SQL)
+        return await _drive_relaxed_async(conn, plan)
     return await _drive_async(conn, plan)
+
+
+async def _drive_relaxed_async(conn: psycopg.AsyncConnection[Any], plan: Plan[T]) -> T:
+    cursor = conn.cursor(row_factory=tuple_row)
+    try:
+        statement = next(plan)
+        while True:
+            async with conn.pipeline():
+                await conn.execute(RELAXED_SQL)
+                while not statement.wait:
+                    await cursor.execute(statement.sql, statement.params)
+                    statement = plan.send(NO_REPLY)
+                await cursor.execute(statement.sql, statement.params)
+            rows = await cursor.fetchall() if cursor.description is not None else []
+            statement = plan.send(Reply(rows, cursor.rowcount))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    finally:
+        await cursor.close()
 
 
 async def _drive_async(
     conn: psycopg.AsyncConnection[Any], plan: Plan[T],
-    pipeline: psycopg.AsyncPipeline | None = None, prelude: str | None = None,
+    pipeline: psycopg.AsyncPipeline | None = None,
 ) -> T:
     cursor = conn.cursor(row_factory=tuple_row)
     try:
-        statement, group_open = next(plan), False
+        statement = next(plan)
         while True:
-            if prelude is not None and not group_open:
-                await conn.execute(prelude)
-                group_open = True
             if statement.rows is not None:
                 async with cursor.copy(statement.sql) as copy:
                     copy.set_types(statement.types)
@@ -137,7 +166,6 @@ async def _drive_async(
                 continue
             if pipeline is not None:
                 await pipeline.sync()
-                group_open = False
             rows = await cursor.fetchall() if cursor.description is not None else []
             statement = plan.send(Reply(rows, cursor.rowcount))
     except StopIteration as done:
