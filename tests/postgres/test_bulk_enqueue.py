@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import psycopg
+import pytest
 
 from backends.support import new_task
 from conveyor.backends.base import Enqueue, ListTasks
@@ -57,6 +58,19 @@ def test_a_large_batch_on_a_callers_connection_commits_and_rolls_back_with_it(
             assert backend.execute(ListTasks()) == []
             backend.execute_on(conn, Enqueue(tasks))
             conn.commit()
+        assert len(backend.execute(ListTasks(limit=200))) == 100
+    finally:
+        backend.close()
+
+
+def test_a_failed_copy_rolls_back_and_leaves_the_connection_usable(pg_url: str) -> None:
+    backend = PostgresBackend(pg_url, pool_max_size=1)  # the same connection every time
+    tasks = [new_task() for _ in range(100)]
+    try:
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            backend.execute(Enqueue([*tasks, tasks[0]]))
+        assert backend.execute(ListTasks()) == []
+        assert len(backend.execute(Enqueue(tasks))) == 100
         assert len(backend.execute(ListTasks(limit=200))) == 100
     finally:
         backend.close()
