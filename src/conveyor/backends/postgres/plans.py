@@ -81,8 +81,9 @@ class Spec:
     state) and the runner pipelines them: one round trip per step whose reply is read."""
     writes: bool = True
     streams: bool = False
-    """The plan streams rows with COPY, which pipeline mode cannot carry: the runner runs its
-    statements one round trip each."""
+    """The plan streams rows with COPY, which pipeline mode cannot carry: the runner pipelines
+    the statements between COPYs (with ``transaction``: BEGIN with the first, COMMIT with the
+    last)."""
 
 
 _JSON = msgspec.json.Encoder()
@@ -151,7 +152,8 @@ def enqueue_copy(op: base.Enqueue, now: float | None) -> Plan[list[base.EnqueueO
     """Enqueue a large batch without idempotency keys: the backend's clock and the NOTIFYs
     first, then the rows by binary COPY, then the metrics, all in one transaction. Each row's
     state and due time follow from that one clock reading exactly as enqueue.sql derives them.
-    About a third cheaper for the server than enqueue.sql, and psycopg writes the rows in C."""
+    About a quarter cheaper for the server than enqueue.sql (no JSON, no expression per row),
+    and psycopg writes the rows in C."""
     tasks = list(op.tasks)
     per_queue: dict[str, int] = {}
     for t in tasks:
