@@ -146,6 +146,7 @@ class Worker:
         urgent claims may fill the buffer."""
         self._urgent_backoff = self.claim_interval
         self._next_urgent = 0.0
+        self._due_reading: asyncio.Future[float] | None = None
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -441,11 +442,14 @@ class Worker:
         The due time is read while already listening: work that arrives meanwhile is claimed
         at once, not after that read (the read then finishes unheeded)."""
         assert self._wake is not None
-        reading = asyncio.ensure_future(self._seconds_to_next_due())
-        reading.add_done_callback(_retrieve)
+        reading = self._due_reading
+        if reading is None or reading.done():  # one read in flight at most: each holds two
+            reading = self._due_reading = asyncio.ensure_future(self._seconds_to_next_due())
+            reading.add_done_callback(_retrieve)  # pool connections, acks need them too
         waking = asyncio.ensure_future(self._wake.wait())
+        either: list[asyncio.Future[Any]] = [reading, waking]
         try:
-            await asyncio.wait({reading, waking}, timeout=self.idle_timeout,
+            await asyncio.wait(either, timeout=self.idle_timeout,
                                return_when=asyncio.FIRST_COMPLETED)
             if waking.done() or not reading.done():
                 return

@@ -13,6 +13,5 @@ SET state = 'DONE',
 FROM unnest(%(ids)s::text[], %(lease_tokens)s::text[], %(results)s::bytea[])
          AS b(id, lease_token, result),
      clock
-WHERE t.id = ANY(%(ids)s::text[])  -- the batch, not every lease held, feeds the join
-  AND t.id = b.id AND t.state = 'RUNNING' AND t.lease_token = b.lease_token
+WHERE t.id = b.id AND t.state = 'RUNNING' AND t.lease_token = b.lease_token
 RETURNING t.id

@@ -6,6 +6,5 @@ WITH clock AS (
 UPDATE conveyor_tasks AS t
 SET lease_expires_at = clock.now + %(lease_seconds)s::float8
 FROM unnest(%(ids)s::text[], %(lease_tokens)s::text[]) AS b(id, lease_token), clock
-WHERE t.id = ANY(%(ids)s::text[])  -- the batch, not every lease held, feeds the join
-  AND t.id = b.id AND t.state = 'RUNNING' AND t.lease_token = b.lease_token
+WHERE t.id = b.id AND t.state = 'RUNNING' AND t.lease_token = b.lease_token
 RETURNING t.id

@@ -20,8 +20,7 @@ failed AS (
                 %(retry_ins)s::float8[], %(dead_reasons)s::text[], %(worker_losts)s::int[])
              AS b(id, lease_token, error, retry_in, dead_reason, worker_lost),
          clock
-    WHERE t.id = ANY(%(ids)s::text[])  -- the batch, not every lease held, feeds the join
-      AND t.id = b.id AND t.state = 'RUNNING' AND t.lease_token = b.lease_token
+    WHERE t.id = b.id AND t.state = 'RUNNING' AND t.lease_token = b.lease_token
     RETURNING t.id, t.queue, t.state
 )
 SELECT id, CASE WHEN state = 'FAILED' THEN pg_notify('conveyor_work', queue) END FROM failed

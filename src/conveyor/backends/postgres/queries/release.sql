@@ -9,8 +9,7 @@ WITH released AS (
         lease_token = NULL,
         lease_expires_at = NULL
     FROM unnest(%(ids)s::text[], %(lease_tokens)s::text[]) AS b(id, lease_token)
-    WHERE t.id = ANY(%(ids)s::text[])  -- the batch, not every lease held, feeds the join
-      AND t.id = b.id AND t.state = 'RUNNING' AND t.lease_token = b.lease_token
+    WHERE t.id = b.id AND t.state = 'RUNNING' AND t.lease_token = b.lease_token
     RETURNING t.id, t.queue
 )
 SELECT id, pg_notify('conveyor_work', queue) FROM released
