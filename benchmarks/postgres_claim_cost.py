@@ -4,9 +4,9 @@
 
 Creates a private database on the server (dropped at the end), fills ``conveyor_tasks`` with a
 backlog of PENDING tasks of random priorities (plus as many DONE ones, which the partial indexes
-must ignore), then times ``Claim`` batches of 1 and 10 (each claimed batch is completed, as a
-worker would) and prints ``EXPLAIN (ANALYZE, BUFFERS)`` of the claim statement at the largest
-size. The figures in docs/backends.md come from this script.
+must ignore), then times ``Claim`` batches of 1, 10 and 256 (each claimed batch is completed,
+as a worker would) and prints ``EXPLAIN (ANALYZE, BUFFERS)`` of the claim statement (batches of
+10 and 256) at the largest size. The figures in docs/backends.md come from this script.
 """
 
 from __future__ import annotations
@@ -69,20 +69,21 @@ def main() -> None:
                     conn.execute(FILL, {"state": state, "count": size - loaded})
                 loaded = size
                 conn.execute("VACUUM ANALYZE conveyor_tasks")
-                for batch in (1, 10):
+                for batch in (1, 10, 256):
                     seconds = sorted(timed_claims(backend, batch, args.rounds))
                     p99 = seconds[int(len(seconds) * 0.99) - 1]
                     print(f"{size:>10} {batch:>5} {statistics.median(seconds) * 1000:>10.3f} "
                           f"{p99 * 1000:>8.3f}")
-            with conn.transaction(force_rollback=True):  # ANALYZE runs it: take nothing
-                plan = conn.execute(
-                    b"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + QUERIES["claim"],
-                    {"now": None, "queue": "default", "limit": 10, "worker_id": "bench",
-                     "lease_seconds": 30.0},
-                ).fetchall()
-            print(f"\nEXPLAIN of claim.sql, batch 10, {sizes[-1]:,} PENDING + "
-                  f"{sizes[-1]:,} DONE rows:")
-            print("\n".join(line for (line,) in plan))
+            for batch in (10, 256):
+                with conn.transaction(force_rollback=True):  # ANALYZE runs it: take nothing
+                    plan = conn.execute(
+                        b"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + QUERIES["claim"],
+                        {"now": None, "queue": "default", "limit": batch, "worker_id": "bench",
+                         "lease_seconds": 30.0, "min_priority": 0},
+                    ).fetchall()
+                print(f"\nEXPLAIN of claim.sql, batch {batch}, {sizes[-1]:,} PENDING + "
+                      f"{sizes[-1]:,} DONE rows:")
+                print("\n".join(line for (line,) in plan))
     finally:
         backend.close()
         with psycopg.connect(args.admin_url, autocommit=True) as admin:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar
 
 from conveyor.backends.base import Backend, Enqueue, EnqueueOutcome, GetTasks, NewTask
 from conveyor.errors import ConfigurationError, InvalidOptionError, ResultTimeout, TaskFailed
-from conveyor.ids import new_task_id
+from conveyor.ids import new_task_ids
 from conveyor.inspect import task_info
 from conveyor.model import TaskInfo, TaskState
 from conveyor.retry import DEFAULT_RETRY, Retry
@@ -181,40 +181,34 @@ class BoundTask(Generic[P, R]):
     connection: Any = None
     """Transactional enqueue (PostgreSQL): the caller's psycopg connection."""
 
-    def new_task(self, args: Sequence[Any], kwargs: dict[str, Any]) -> NewTask:
-        if not isinstance(args, list | tuple):
-            raise InvalidOptionError(f"task {self.task.name!r}: args must be a list or tuple")
-        if not isinstance(kwargs, dict):
-            raise InvalidOptionError(f"task {self.task.name!r}: kwargs must be a dict")
-        opts = self.opts
-        payload = encode_payload(
-            self.task.name, tuple(args), kwargs, self.task.app.max_payload_bytes
-        )
-        return NewTask(
-            id=new_task_id(),
-            name=self.task.name,
-            queue=opts.queue,
-            payload=payload,
-            priority=opts.priority,
-            max_retries=opts.max_retries,
-            delay_seconds=opts.delay or 0.0,
-            eta=opts.eta_epoch(),
-            idempotency_key=opts.idempotency_key,
-            timeout_seconds=opts.timeout,
-            result_ttl_seconds=opts.result_ttl,
-        )
-
-    def _prepare(self, calls: Iterable[tuple[Sequence[Any], dict[str, Any]]]) -> list[NewTask]:
+    def _new_tasks(self, calls: Sequence[Any]) -> list[NewTask]:
+        """Validate and encode ``calls``; everything the options decide is computed once per
+        batch, and the ids are made together (a bulk enqueue's Python time is this loop)."""
+        opts, name = self.opts, self.task.name
+        limit = self.task.app.max_payload_bytes
+        delay, eta = opts.delay or 0.0, opts.eta_epoch()
         tasks = []
-        for index, call in enumerate(calls):
+        for index, (call, task_id) in enumerate(zip(calls, new_task_ids(len(calls)),
+                                                    strict=True)):
             if not isinstance(call, tuple | list) or len(call) != 2:
                 raise InvalidOptionError(
-                    f"task {self.task.name!r}: enqueue_many item {index} must be an "
-                    f"(args, kwargs) pair"
+                    f"task {name!r}: enqueue_many item {index} must be an (args, kwargs) pair"
                 )
-            tasks.append(self.new_task(call[0], call[1]))
-        keys = [t.idempotency_key for t in tasks if t.idempotency_key is not None]
-        if len(keys) > 1:
+            args, kwargs = call
+            if not isinstance(args, list | tuple):
+                raise InvalidOptionError(f"task {name!r}: args must be a list or tuple")
+            if not isinstance(kwargs, dict):
+                raise InvalidOptionError(f"task {name!r}: kwargs must be a dict")
+            tasks.append(NewTask(
+                task_id, name, opts.queue, encode_payload(name, tuple(args), kwargs, limit),
+                opts.priority, opts.max_retries, delay, eta, opts.idempotency_key,
+                opts.timeout, opts.result_ttl,
+            ))
+        return tasks
+
+    def _prepare(self, calls: Iterable[tuple[Sequence[Any], dict[str, Any]]]) -> list[NewTask]:
+        tasks = self._new_tasks(calls if isinstance(calls, list | tuple) else list(calls))
+        if self.opts.idempotency_key is not None and len(tasks) > 1:
             raise InvalidOptionError(
                 "one idempotency key cannot cover several tasks of one enqueue_many call"
             )

@@ -8,7 +8,15 @@ import pytest
 
 from backends.support import claim, enqueue, new_task, row
 from conveyor import Conveyor, SerializationError, TaskState
-from conveyor.backends.base import Backend, Enqueue, GetTasks, ListTasks, NextDueAt, Now
+from conveyor.backends.base import (
+    Backend,
+    Enqueue,
+    GetTasks,
+    ListTasks,
+    MetricsRead,
+    NextDueAt,
+    Now,
+)
 from conveyor.serialization import decode_payload
 
 
@@ -62,6 +70,41 @@ def test_a_failing_batch_writes_nothing(backend: Backend) -> None:
     assert not isinstance(raised.value, AssertionError)
     assert backend.execute(ListTasks()) == []
     assert backend.execute(GetTasks([first.id, second.id])) == []
+
+
+def test_a_large_mixed_batch_is_stored_like_single_enqueues(backend: Backend, clock) -> None:
+    """Large batches may take another path (PostgreSQL streams them with COPY): every row's
+    state, due time and fields, the outcome order and the metrics must be the same."""
+    minute = int(clock.now // 60)
+    kinds = [{}, {"delay": 10.0}, {"eta": clock.now - 5.0}, {"eta": clock.now + 7.0},
+             {"delay": 3.0, "eta": clock.now + 1.0}, {"timeout": 2.5, "priority": 9}]
+    tasks = [new_task("a" if i % 3 else "b", **kinds[i % len(kinds)])  # type: ignore[arg-type]
+             for i in range(300)]
+    outcomes = backend.execute(Enqueue(tasks))
+    assert [(o.id, o.created) for o in outcomes] == [(t.id, True) for t in tasks]
+    for i, task in enumerate(tasks):
+        stored = row(backend, task.id)
+        due = {1: clock.now + 10.0, 3: clock.now + 7.0, 4: clock.now + 1.0}.get(i % 6, clock.now)
+        assert (stored.queue, stored.priority, stored.payload, stored.timeout_seconds) == (
+            task.queue, task.priority, task.payload, task.timeout_seconds)
+        assert stored.created_at == clock.now
+        assert stored.scheduled_at == due
+        assert stored.state == ("SCHEDULED" if due > clock.now else "PENDING")
+        assert stored.attempts == 0 and stored.idempotency_key is None
+    counted = {"a": 0.0, "b": 0.0}
+    for c in backend.execute(MetricsRead(minute, minute)):
+        if c.name == "enqueued" and c.minute == minute:
+            counted[c.queue] += c.value
+    assert counted == {"a": 200, "b": 100}
+
+
+def test_a_large_failing_batch_writes_nothing(backend: Backend) -> None:
+    tasks = [new_task() for _ in range(200)]
+    tasks.append(replace(new_task(), id=tasks[0].id))
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - the error type is the backend's own
+        backend.execute(Enqueue(tasks))
+    assert not isinstance(raised.value, AssertionError)
+    assert backend.execute(ListTasks()) == []
 
 
 def test_enqueue_many_with_one_unserializable_item_writes_nothing(app: Conveyor) -> None:

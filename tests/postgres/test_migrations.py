@@ -75,6 +75,10 @@ def test_every_query_is_valid_against_the_schema(pg_url: str) -> None:
         for name, sql in QUERIES.items():
             params = {p: None for p in re.findall(rb"%\(([a-z_]+)\)s", sql)}
             try:
+                if re.search(rb"^COPY ", sql, re.MULTILINE):  # not explainable: copy no rows
+                    with conn.transaction(force_rollback=True), conn.cursor().copy(sql):
+                        pass
+                    continue
                 conn.execute(b"EXPLAIN " + sql, {k.decode(): v for k, v in params.items()})
             except psycopg.Error as exc:
                 pytest.fail(f"{name}.sql: {exc}")

@@ -8,6 +8,8 @@ import statistics
 import threading
 import time
 
+import psycopg
+
 from backends.support import enqueue, new_task
 from conveyor.backends.base import Claim, Fail, Failure
 from conveyor.backends.postgres.backend import PostgresBackend
@@ -103,3 +105,40 @@ def test_a_retry_wakes_the_waiter_to_recompute_its_sleep(pg_url: str) -> None:
     finally:
         worker.close()
         other.close()
+
+
+def test_a_dropped_listener_wakes_the_waiter_and_reconnects(pg_url: str) -> None:
+    """The listener's session is killed while a coroutine waits (its loop watching the socket
+    too): the waiter wakes (notifications may have been lost), and the next wait is woken by
+    a notification again, over the new session."""
+    waiter, producer = PostgresBackend(pg_url), PostgresBackend(pg_url)
+    try:
+        listener = waiter._ensure_listener()
+        assert listener._connection is not None
+        pid = listener._connection.info.backend_pid
+
+        async def main() -> tuple[float, float]:
+            started = time.monotonic()
+            waiting = asyncio.create_task(waiter.wait_for_work(["q"], 10.0))
+            await asyncio.sleep(0.05)
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            await asyncio.wait_for(waiting, 5.0)
+            dropped = time.monotonic() - started
+            deadline = time.monotonic() + 5.0
+            while listener._connection is None or listener._connection.info.backend_pid == pid:
+                assert time.monotonic() < deadline, "the listener did not reconnect"
+                await asyncio.sleep(0.01)
+            waiter._seen_at_claim = (listener, listener.mark())
+            started = time.monotonic()
+            waiting = asyncio.create_task(waiter.wait_for_work(["q"], 10.0))
+            await asyncio.sleep(0.05)
+            await asyncio.to_thread(enqueue, producer, new_task("q"))
+            await asyncio.wait_for(waiting, 5.0)
+            return dropped, time.monotonic() - started
+
+        dropped, woken = asyncio.run(main())
+        assert dropped < 5.0 and woken < 5.0
+    finally:
+        waiter.close()
+        producer.close()

@@ -23,7 +23,7 @@ import uuid
 from collections import deque
 from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from conveyor.backends.base import (
     Claim,
@@ -55,6 +55,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("conveyor.worker")
 URGENT_BACKOFF_MAX = 0.1
 """Seconds between two fallback urgent claims that keep finding nothing (``Worker._fill``)."""
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a background future's outcome as seen (its result may go unused)."""
+    if not future.cancelled():
+        future.exception()
 
 
 class Worker:
@@ -147,6 +153,7 @@ class Worker:
         while this worker's buffer was full (only overtaking arrivals are announced)."""
         self._recheck: asyncio.TimerHandle | None = None
         self._urgent_claim: asyncio.Task[list[ClaimedTask] | None] | None = None
+        self._due_reading: asyncio.Future[float] | None = None
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -520,20 +527,24 @@ class Worker:
             self._wake.set()
 
     async def _idle(self) -> None:
-        """Sleep until work arrives (the watcher), a stop, or the next delayed task falls due."""
+        """Sleep until work arrives (the watcher), a stop, or the next delayed task falls due.
+        The due time is read while already listening: work that arrives meanwhile is claimed
+        at once, not after that read (the read then finishes unheeded)."""
         assert self._wake is not None
-        backend = self.app.backend
-        timeout = self.idle_timeout
+        reading = self._due_reading
+        if reading is None or reading.done():  # one read in flight at most: each holds two
+            reading = self._due_reading = asyncio.ensure_future(self._seconds_to_next_due())
+            reading.add_done_callback(_retrieve)  # pool connections, acks need them too
+        waking = asyncio.ensure_future(self._wake.wait())
+        either: list[asyncio.Future[Any]] = [reading, waking]
         try:
-            # Side by side, not one after the other: an enqueue that lands meanwhile waits for
-            # this nap to begin before it wakes the loop.
-            due, now = await asyncio.gather(
-                backend.aexecute(NextDueAt(self.queues)), backend.aexecute(Now())
-            )
-            if due is not None:
-                timeout = max(0.0, min(timeout, due - now))
-        except Exception as exc:
-            log.warning("reading the next due time failed: %s", exc)
+            await asyncio.wait(either, timeout=self.idle_timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+            if waking.done() or not reading.done():
+                return
+        finally:
+            waking.cancel()
+        timeout = reading.result()
         if timeout <= 0:
             return
         # A timer that sets the event, not wait_for: that wraps the wait in a task of its own,
@@ -544,6 +555,19 @@ class Worker:
             await self._wake.wait()
         finally:
             timer.cancel()
+
+    async def _seconds_to_next_due(self) -> float:
+        """Until the next delayed task or retry of these queues is due, at most the idle
+        timeout (all of it if that cannot be read now)."""
+        backend = self.app.backend
+        try:
+            due, now = await asyncio.gather(
+                backend.aexecute(NextDueAt(self.queues)), backend.aexecute(Now())
+            )
+        except Exception as exc:
+            log.warning("reading the next due time failed: %s", exc)
+            return self.idle_timeout
+        return self.idle_timeout if due is None else max(0.0, min(self.idle_timeout, due - now))
 
     async def _burst_done(self) -> bool:
         await self._finisher.flush()

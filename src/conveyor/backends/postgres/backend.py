@@ -98,7 +98,7 @@ class PostgresBackend:
     # -- runners ---------------------------------------------------------------------------------
 
     def execute(self, op: base.Transition[T]) -> T:
-        spec = self._spec(op)
+        spec = self._spec(op, own=True)
         if isinstance(op, base.Claim):
             self._before_claim()
         plan: plans.Plan[T] = spec.plan(op, self._now())
@@ -107,7 +107,8 @@ class PostgresBackend:
         try:
             with self._unavailable(), pool.connection() as conn:
                 result = run_sync(conn, plan, transaction=spec.transaction,
-                                  durable=spec.durable, relaxed=spec.relaxed)
+                                  durable=spec.durable, relaxed=spec.relaxed,
+                                  streams=spec.streams)
         except BackendUnavailable:
             self._drop_sync_pool(pool)
             raise
@@ -115,7 +116,7 @@ class PostgresBackend:
         return result
 
     async def aexecute(self, op: base.Transition[T]) -> T:
-        spec = self._spec(op)
+        spec = self._spec(op, own=True)
         if isinstance(op, base.Claim):
             self._before_claim()
         pool = await self._async_pool()
@@ -124,7 +125,8 @@ class PostgresBackend:
             with self._unavailable():
                 async with pool.connection() as conn:
                     result = await run_async(conn, plan, transaction=spec.transaction,
-                                             durable=spec.durable, relaxed=spec.relaxed)
+                                             durable=spec.durable, relaxed=spec.relaxed,
+                                             streams=spec.streams)
         except BackendUnavailable:
             self._drop_async_pool(pool)
             raise
@@ -250,8 +252,9 @@ class PostgresBackend:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _spec(self, op: base.Transition[Any]) -> plans.Spec:
-        spec = plans.SPECS.get(type(op))
+    def _spec(self, op: base.Transition[Any], own: bool = False) -> plans.Spec:
+        """``own``: on one of the backend's connections (a bulk enqueue may then use COPY)."""
+        spec = plans.spec_for(op) if own else plans.SPECS.get(type(op))
         if spec is None:
             raise NotImplementedError(f"{type(op).__name__} is not supported by PostgresBackend")
         return spec

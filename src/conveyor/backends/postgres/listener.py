@@ -8,8 +8,11 @@ nothing and the wait that follows is never missed (the listener is LISTENing bef
 runs, and stays connected across waits).
 
 A thread, not a coroutine: the counts are the same for every event loop of the process (tests
-and scripts run several ``asyncio.run`` in turn), and the thread serves sync code too. Waiters on
-an event loop are woken with ``call_soon_threadsafe``. If the connection drops, the thread
+and scripts run several ``asyncio.run`` in turn), and the thread serves sync code too. While a
+coroutine waits, its event loop also watches the socket and reads what arrives itself: the
+wake-up then costs one thread switch, not two (the listener thread, then the loop through
+``call_soon_threadsafe``), which on a busy machine is a good part of the pickup latency.
+Whichever side reads a notification first counts it, once. If the connection drops, the thread
 reconnects with a backoff and bumps ``generation``, which wakes every waiter: notifications sent
 while it was away are lost, so callers must look for themselves (the worker claims again).
 """
@@ -19,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import select
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +42,8 @@ class Listener:
         self._conninfo = conninfo
         self._channel = channel
         self._lock = threading.Lock()
+        self._reading = threading.Lock()
+        """Held while reading from the connection (libpq is not thread-safe per connection)."""
         self._counts: dict[str, int] = {}
         self._generation = 0
         self._wakers: set[Callable[[], None]] = set()
@@ -85,6 +92,7 @@ class Listener:
         deadline = time.monotonic() + timeout
         with self._lock:
             self._wakers.add(wake)
+        watched = self._watch(loop)
         try:
             while not self.changed(since, queues):
                 remaining = deadline - time.monotonic()
@@ -96,8 +104,43 @@ class Listener:
                     return
                 event.clear()
         finally:
+            if watched is not None:
+                self._unwatch(loop, watched)
             with self._lock:
                 self._wakers.discard(wake)
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> int | None:
+        """Read the connection from ``loop`` when it becomes readable; returns the descriptor
+        watched (to :meth:`_unwatch`), or None (no connection now, or a loop that cannot watch
+        sockets). The loop watches a duplicate of the socket's descriptor, its own: the thread
+        may close the connection meanwhile, and the number must not be reused by another
+        socket of the loop before the watch ends."""
+        conn = self._connection
+        if conn is None or conn.closed:
+            return None
+        try:
+            fd = os.dup(conn.fileno())
+        except (OSError, psycopg.Error):
+            return None
+
+        def readable() -> None:
+            try:
+                self._read(conn, blocking=False)
+            except psycopg.Error:  # the thread sees it too, reconnects and wakes every waiter
+                loop.remove_reader(fd)
+
+        try:
+            loop.add_reader(fd, readable)
+        except (NotImplementedError, RuntimeError, ValueError, OSError):
+            os.close(fd)
+            return None
+        return fd
+
+    @staticmethod
+    def _unwatch(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        with contextlib.suppress(Exception):
+            loop.remove_reader(fd)
+        os.close(fd)
 
     # -- the thread ------------------------------------------------------------------------------
 
@@ -115,9 +158,10 @@ class Listener:
                     conn = self._connection = self._listen()
                     self._bump(generation=True)
                     delay = 0.05
-                for notify in conn.notifies(timeout=0.2):
-                    self._count(notify.payload)
-            except psycopg.Error as exc:
+                readable, _, _ = select.select([conn.fileno()], [], [], 0.2)
+                if readable:
+                    self._read(conn, blocking=True)
+            except (psycopg.Error, OSError, ValueError) as exc:
                 if self._stopped.is_set():
                     break
                 log.warning("LISTEN connection lost, reconnecting in %.2fs: %s", delay, exc)
@@ -126,10 +170,28 @@ class Listener:
                 delay = min(delay * 2, 1.0)  # back within a second of the server
         self._close()
 
-    def _count(self, queue: str) -> None:
+    def _read(self, conn: psycopg.Connection[Any], blocking: bool) -> None:
+        """Take whatever the server sent and count its notifications. Never blocks on the
+        socket (libpq keeps it non-blocking); ``blocking=False`` also skips the read when the
+        other side is reading (it counts, and wakes the waiters, itself)."""
+        if not self._reading.acquire(blocking=blocking):
+            return
+        try:
+            pgconn = conn.pgconn
+            pgconn.consume_input()
+            queues = []
+            while (notify := pgconn.notifies()) is not None:
+                queues.append(notify.extra.decode(conn.info.encoding))
+        finally:
+            self._reading.release()
+        if queues:
+            self._count(queues)
+
+    def _count(self, queues: list[str]) -> None:
         with self._lock:
-            self._counts[queue] = self._counts.get(queue, 0) + 1
-            self.notifications += 1
+            for queue in queues:
+                self._counts[queue] = self._counts.get(queue, 0) + 1
+            self.notifications += len(queues)
             wakers = list(self._wakers)
         for wake in wakers:
             wake()
@@ -144,5 +206,5 @@ class Listener:
     def _close(self) -> None:
         conn, self._connection = self._connection, None
         if conn is not None:
-            with contextlib.suppress(psycopg.Error):
+            with self._reading, contextlib.suppress(psycopg.Error):  # not while a loop reads
                 conn.close()

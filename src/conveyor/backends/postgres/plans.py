@@ -46,6 +46,10 @@ class Statement:
     """False: the plan does not read this statement's reply, so inside a transaction the runner
     sends it without waiting and the next statement travels in the same round trip (it still
     runs after this one and sees its changes). Its reply is empty."""
+    rows: Sequence[tuple[Any, ...]] | None = None
+    """A ``COPY ... FROM STDIN (FORMAT BINARY)`` statement: the rows it streams, typed by
+    ``types`` (only in a Spec with ``streams``). Its reply has the row count."""
+    types: Sequence[str] = ()
 
     @property
     def sql(self) -> bytes:
@@ -76,6 +80,10 @@ class Spec:
     Without ``transaction`` each statement stands alone (a crash between two leaves a valid
     state) and the runner pipelines them: one round trip per step whose reply is read."""
     writes: bool = True
+    streams: bool = False
+    """The plan streams rows with COPY, which pipeline mode cannot carry: the runner pipelines
+    the statements between COPYs (with ``transaction``: BEGIN with the first, COMMIT with the
+    last)."""
 
 
 _JSON = msgspec.json.Encoder()
@@ -88,17 +96,22 @@ def enqueue(op: base.Enqueue, now: float | None) -> Plan[list[base.EnqueueOutcom
     tasks = list(op.tasks)
     if not tasks:
         return []
+    per_queue: dict[str, int] = {}
+    if all(t.idempotency_key is None for t in tasks):
+        # Nothing can conflict: every task is created, or the statement fails and the commit
+        # with it. The counts are known up front, so the whole transaction is one round trip.
+        for t in tasks:
+            per_queue[t.queue] = per_queue.get(t.queue, 0) + 1
+        yield Statement("enqueue", {"now": now, "batch": _enqueue_batch(tasks)}, wait=False)
+        yield _count_enqueued(now, per_queue)
+        return [base.EnqueueOutcome(t.id, created=True) for t in tasks]
     reply = yield Statement("enqueue", {"now": now, "batch": _enqueue_batch(tasks)})
     created = {row[0] for row in reply.rows}
-    per_queue: dict[str, int] = {}
     for t in tasks:
         if t.id in created:
             per_queue[t.queue] = per_queue.get(t.queue, 0) + 1
     if per_queue:
-        yield Statement("record_metrics_now", {
-            "now": now, "name": "enqueued", "queues": list(per_queue),
-            "counts": [float(n) for n in per_queue.values()],
-        }, wait=False)  # travels with the commit: no round trip of its own
+        yield _count_enqueued(now, per_queue)
     keys = [t.idempotency_key for t in tasks if t.id not in created]
     existing: dict[str, str] = {}
     if keys:
@@ -111,6 +124,15 @@ def enqueue(op: base.Enqueue, now: float | None) -> Plan[list[base.EnqueueOutcom
     ]
 
 
+def _count_enqueued(now: float | None, per_queue: dict[str, int]) -> Statement:
+    """The ``enqueued`` metrics of a batch, counted in its transaction; nothing reads the
+    reply, so it travels with the commit."""
+    return Statement("record_metrics_now", {
+        "now": now, "name": "enqueued", "queues": list(per_queue),
+        "counts": [float(n) for n in per_queue.values()],
+    }, wait=False)
+
+
 def _enqueue_batch(tasks: list[base.NewTask]) -> str:
     """The rows of enqueue.sql as one JSON text, payloads in base64."""
     return _JSON.encode([
@@ -120,24 +142,68 @@ def _enqueue_batch(tasks: list[base.NewTask]) -> str:
     ]).decode()
 
 
+COPY_MIN_TASKS = 32
+"""From this many tasks without idempotency keys, Enqueue streams its rows with COPY."""
+_COPY_TYPES = ("text", "text", "text", "bytea", "int4", "text", "int4", "float8", "float8",
+               "float8", "float8")
+
+
+def enqueue_copy(op: base.Enqueue, now: float | None) -> Plan[list[base.EnqueueOutcome]]:
+    """Enqueue a large batch without idempotency keys: the backend's clock and the NOTIFYs
+    first, then the rows by binary COPY, then the metrics, all in one transaction. Each row's
+    state and due time follow from that one clock reading exactly as enqueue.sql derives them.
+    About a quarter cheaper for the server than enqueue.sql (no JSON, no expression per row),
+    and psycopg writes the rows in C."""
+    tasks = list(op.tasks)
+    per_queue: dict[str, int] = {}
+    for t in tasks:
+        per_queue[t.queue] = per_queue.get(t.queue, 0) + 1
+    reply = yield Statement("enqueue_copy_start", {"now": now, "queues": list(per_queue)})
+    clock = float(reply.rows[0][0])
+    rows = []
+    for t in tasks:
+        due = t.eta if t.eta is not None else clock + t.delay_seconds
+        rows.append((t.id, t.name, t.queue, t.payload, t.priority,
+                     "SCHEDULED" if due > clock else "PENDING", t.max_retries, clock,
+                     max(due, clock), t.timeout_seconds, float(t.result_ttl_seconds)))
+    yield Statement("enqueue_copy", {}, rows=rows, types=_COPY_TYPES)
+    yield _count_enqueued(clock, per_queue)
+    return [base.EnqueueOutcome(t.id, created=True) for t in tasks]
+
+
+def copyable(op: base.Enqueue) -> bool:
+    """Large enough for COPY to pay for its extra round trips, and no key that could conflict
+    (COPY has no ON CONFLICT)."""
+    tasks = op.tasks
+    return len(tasks) >= COPY_MIN_TASKS and all(t.idempotency_key is None for t in tasks)
+
+
 def claim(op: base.Claim, now: float | None) -> Plan[list[base.ClaimedTask]]:
     """Promote what is due, take the oldest-first share, then fill up by priority; queues in the
-    order given (the worker rotates it)."""
+    order given (the worker rotates it). A queue whose oldest-first step came back short has
+    nothing more to give (SKIP LOCKED aside, which the second step would skip too): it is not
+    asked again, so a worker that drains a queue pays one round trip per claim, not two."""
     queues = list(op.queues)
     yield Statement("claim_promote_due", {"now": now, "queues": queues, "limit": PROMOTE_LIMIT},
                     wait=False)
     claimed: list[base.ClaimedTask] = []
+    emptied: set[str] = set()
     for query, wanted in (("claim_oldest", min(op.oldest_first, op.limit)), ("claim", None)):
         goal = op.limit if wanted is None else len(claimed) + wanted
         for queue in queues:
             if len(claimed) >= goal:
                 break
+            if queue in emptied:
+                continue
+            limit = goal - len(claimed)
             reply = yield Statement(query, {
-                "now": now, "queue": queue, "limit": goal - len(claimed),
+                "now": now, "queue": queue, "limit": limit,
                 "worker_id": op.worker_id, "lease_seconds": float(op.lease_seconds),
                 "min_priority": op.min_priority,
             })
             claimed.extend(base.ClaimedTask(*row) for row in reply.rows)
+            if len(reply.rows) < limit:
+                emptied.add(queue)
     claimed.sort(key=lambda task: -task.priority)
     return claimed
 
@@ -374,6 +440,17 @@ def now(op: base.Now, now: float | None) -> Plan[float]:
         return now
     reply = yield Statement("now", {})
     return float(reply.rows[0][0])
+
+
+ENQUEUE_COPY = Spec(enqueue_copy, transaction=True, durable=True, streams=True)
+
+
+def spec_for(op: base.Transition[Any]) -> Spec | None:
+    """How ``op`` runs on the backend's own connections (a caller's connection, which may be
+    in pipeline mode, always gets ``SPECS``)."""
+    if type(op) is base.Enqueue and copyable(op):
+        return ENQUEUE_COPY
+    return SPECS.get(type(op))
 
 
 SPECS: dict[type[Any], Spec] = {

@@ -21,8 +21,10 @@ leased AS (
         lease_token = replace(gen_random_uuid()::text, '-', ''),
         lease_expires_at = clock.now + %(lease_seconds)s::float8,
         started_at = clock.now
-    FROM picked, clock
-    WHERE t.seq = picked.seq
+    FROM clock
+    -- An array of the picked keys, not a join: the planner would hash-join the picked rows
+    -- with a scan of the whole table (its cost then follows the table, not the batch).
+    WHERE t.seq = ANY(ARRAY(SELECT seq FROM picked))
     RETURNING t.seq, t.id, t.name, t.queue, t.payload, t.priority, t.attempts, t.max_retries,
               t.worker_lost, t.lease_token, t.lease_expires_at, t.created_at, t.scheduled_at,
               t.idempotency_key, t.timeout_seconds, t.result_ttl_seconds
