@@ -252,3 +252,24 @@ def test_wait_for_change_wakes_on_a_completion(backend: Backend) -> None:
         return True
 
     _wakes_promptly(backend, complete)
+
+
+def test_a_loop_that_released_the_backend_ends_while_its_pool_grows(
+    open_backend: Callable[[], Backend],
+) -> None:
+    """A worker whose loop ended while its PostgreSQL pool was still connecting (grown by a
+    burst of callers) ignored SIGTERM: ``asyncio.run`` cancelled the pool's task in the
+    middle of a connect, the pool swallowed it, and the loop never closed (2 runs in 10
+    without ``release_loop``). Released first, every loop ends; the backend then serves new
+    loops afresh."""
+    backend = open_backend()
+    for _ in range(5):
+        async def main() -> None:
+            await asyncio.gather(*[backend.aexecute(Now()) for _ in range(30)])
+            await backend.release_loop()
+
+        ended = threading.Event()
+        threading.Thread(target=lambda: (asyncio.run(main()), ended.set()), daemon=True).start()
+        assert ended.wait(15), "the loop did not end"
+    assert isinstance(asyncio.run(backend.aexecute(Now())), float)
+    assert isinstance(backend.execute(Now()), float)

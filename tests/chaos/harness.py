@@ -153,10 +153,24 @@ class Workers:
             try:
                 codes.append(process.wait(timeout))
             except subprocess.TimeoutExpired:
+                self._dump_hung(process)
                 process.kill()
                 process.wait(10)
                 codes.append(None)
         return codes
+
+    def _dump_hung(self, process: subprocess.Popen[bytes]) -> None:
+        """Print where a worker that ignored SIGTERM is stuck: its threads' stacks (the worker
+        registers faulthandler on SIGUSR1) and the end of its log, for the test report."""
+        log = self.log_of[process.pid]
+        size = log.stat().st_size if log.exists() else 0
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGUSR1)
+        with contextlib.suppress(AssertionError):
+            wait_until(lambda: log.exists() and log.stat().st_size > size, timeout=5)
+        time.sleep(0.5)  # let faulthandler finish writing every thread
+        print(f"worker {process.pid} did not stop on SIGTERM; the end of its log:")
+        print("\n".join(log.read_text(errors="replace").splitlines()[-150:]))
 
     def close(self) -> None:
         """Kill every worker still alive with its whole group (lease keeper, pool)."""

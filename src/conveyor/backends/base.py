@@ -531,6 +531,17 @@ class Backend(Protocol):
         """Split ``queue`` into ``partitions`` (Redis); backends without shards ignore it."""
         ...
 
+    async def release_loop(self) -> None:
+        """Close what this backend holds for the running event loop (its async pool or client,
+        its watchers); a later call on the loop opens them afresh.
+
+        For whoever owns a loop that is about to end. ``asyncio.run`` cancels the loop's
+        remaining tasks before it finalizes anything, and a connection pool whose maintenance
+        task is cancelled in the middle of a connect swallows the cancellation and keeps the
+        loop from ever closing: a worker process then ignores SIGTERM. Closed here, the pool
+        stops its tasks itself."""
+        ...
+
     def close(self) -> None: ...
 
 

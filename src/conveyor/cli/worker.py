@@ -110,6 +110,7 @@ async def _serve(worker: Worker) -> int:
             guard.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await guard
+        await worker.app.backend.release_loop()  # this loop ends here
 
 
 async def _stop_when_orphaned(worker: Worker, parent_pid: int) -> None:

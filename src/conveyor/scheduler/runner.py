@@ -42,7 +42,10 @@ class SchedulerProcess:
                 self._loop.add_signal_handler(signum, self._stop.set)
         log.info("scheduler %s started: %d schedule(s)", self.holder, len(self.app.schedules))
         self.started.set()
-        await self.cron.run(self._stop)
+        try:
+            await self.cron.run(self._stop)
+        finally:
+            await self.app.backend.release_loop()  # this loop ends here
         log.info("scheduler %s stopped (%d run(s) enqueued)", self.holder, self.cron.enqueued)
         return 0
 

@@ -162,12 +162,14 @@ class Worker:
         return asyncio.run(self._main(timeout))
 
     async def _main(self, timeout: float | None) -> int:
-        if timeout is None:
-            return await self.arun()
         try:
+            if timeout is None:
+                return await self.arun()
             return await asyncio.wait_for(self.arun(), timeout)
         except TimeoutError:
             raise TimeoutError(f"worker did not finish within {timeout}s") from None
+        finally:
+            await self.app.backend.release_loop()  # this loop ends here
 
     def stop(self, cold: bool = False) -> None:
         """Ask the worker to stop, from any thread. ``cold`` skips the grace period."""

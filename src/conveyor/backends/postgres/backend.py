@@ -243,11 +243,19 @@ class PostgresBackend:
         for entry in loop_pools.values():
             _close_on_its_loop(entry)
 
+    async def release_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        entry = self._loop_pools.pop(loop, None)
+        if entry is not None and entry.ready.done() and entry.ready.exception() is None:
+            await entry.ready.result().close()
+            if entry.keeper is not None:
+                await entry.keeper.aclose()
+        dropped = [task for task in self._closing if task.get_loop() is loop]
+        await asyncio.gather(*dropped, return_exceptions=True)
+
     async def aclose(self) -> None:
         """Close, awaiting the pool of the running loop (others are closed as :meth:`close`)."""
-        entry = self._loop_pools.pop(asyncio.get_running_loop(), None)
-        if entry is not None and entry.ready.done() and not entry.ready.exception():
-            await entry.ready.result().close()
+        await self.release_loop()
         self.close()
 
     # -- internals -------------------------------------------------------------------------------

@@ -390,6 +390,17 @@ class RedisBackend:
         except (*_UNAVAILABLE, RedisClusterException) as exc:
             raise self._unavailable(exc) from exc
 
+    async def release_loop(self) -> None:
+        if self._forked():
+            return
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            entry = self._async.pop(id(loop), None)
+            owned = [found.pop(id(loop))[1] for found in (self._watches, self._urgent)
+                     if id(loop) in found and found[id(loop)][0] is loop]
+        if entry is not None and entry[0] is loop:
+            await _aclose(entry[1], owned)
+
     def close(self) -> None:
         with self._lock:
             if self._pid != os.getpid():

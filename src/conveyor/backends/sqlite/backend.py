@@ -178,6 +178,9 @@ class SQLiteBackend:
             if self._version(work_only=False) != start:
                 return
 
+    async def release_loop(self) -> None:
+        """Nothing to release: async calls run the sync connection in a thread."""
+
     def close(self) -> None:
         with self._lock:
             if self._connection is not None and self._pid == os.getpid():
