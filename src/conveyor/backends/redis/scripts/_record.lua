@@ -85,6 +85,17 @@ local function find_group(base, ngroups, id, hint)
     return 0
 end
 
+-- Calls visit(g, id, rec) for every task named by the by-ids calling form, ARGV[2..] as
+-- (group hint, id) pairs (see find_group), skipping ids that name no task.
+local function each_named_task(base, ngroups, visit)
+    for a = 2, #ARGV, 2 do
+        local id = ARGV[a + 1]
+        local g = find_group(base, ngroups, id, tonumber(ARGV[a]))
+        local rec = g > 0 and load(key_of(base, g, TASKS), id)
+        if rec then visit(g, id, rec) end
+    end
+end
+
 -- The record of task `id` if `token` still holds its lease (RUNNING, same token), with its
 -- group; nil otherwise (unknown id, not RUNNING, or another token): the fencing check every
 -- lease-guarded transition makes. `hint` as in find_group.

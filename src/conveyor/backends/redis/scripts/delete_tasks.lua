@@ -11,11 +11,8 @@
 -- Returns: the ids that were deleted
 local ngroups = (#KEYS - 1) / GROUP_SIZE
 local deleted = {}
-for a = 2, #ARGV, 2 do
-    local id = ARGV[a + 1]
-    local g = find_group(2, ngroups, id, tonumber(ARGV[a]))
-    local rec = g > 0 and load(key_of(2, g, TASKS), id)
-    if rec and rec[STATE] ~= 'RUNNING' then
+each_named_task(2, ngroups, function(g, id, rec)
+    if rec[STATE] ~= 'RUNNING' then
         if rec[KEY] and redis.call('HGET', KEYS[1], rec[KEY]) == id then
             redis.call('HDEL', KEYS[1], rec[KEY])
         end
@@ -23,5 +20,5 @@ for a = 2, #ARGV, 2 do
         redis.call('HDEL', key_of(2, g, TASKS), id)
         deleted[#deleted + 1] = id
     end
-end
+end)
 return deleted

@@ -9,11 +9,8 @@
 local now = clock_now(ARGV[1])
 local ngroups = (#KEYS - 1) / GROUP_SIZE
 local requeued = {}
-for a = 2, #ARGV, 2 do
-    local id = ARGV[a + 1]
-    local g = find_group(2, ngroups, id, tonumber(ARGV[a]))
-    local rec = g > 0 and load(key_of(2, g, TASKS), id)
-    if rec and (rec[STATE] == 'DEAD' or rec[STATE] == 'CANCELLED') then
+each_named_task(2, ngroups, function(g, id, rec)
+    if rec[STATE] == 'DEAD' or rec[STATE] == 'CANCELLED' then
         rec[ATTEMPTS], rec[WORKER_LOST], rec[SCHEDULED] = 0, 0, now
         rec[STARTED], rec[COMPLETED], rec[EXPIRES] = false, false, false
         rec[DEAD_REASON], rec[WORKER] = false, false
@@ -23,5 +20,5 @@ for a = 2, #ARGV, 2 do
         signal(2, g, 1)
         requeued[#requeued + 1] = id
     end
-end
+end)
 return requeued
