@@ -268,8 +268,9 @@ def test_a_loop_that_released_the_backend_ends_while_its_pool_grows(
             await asyncio.gather(*[backend.aexecute(Now()) for _ in range(30)])
             await backend.release_loop()
 
-        ended = threading.Event()
-        threading.Thread(target=lambda: (asyncio.run(main()), ended.set()), daemon=True).start()
-        assert ended.wait(15), "the loop did not end"
+        loop_thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+        loop_thread.start()
+        loop_thread.join(15)
+        assert not loop_thread.is_alive(), "the loop did not end"
     assert isinstance(asyncio.run(backend.aexecute(Now())), float)
     assert isinstance(backend.execute(Now()), float)

@@ -79,9 +79,10 @@ def test_query_files_are_not_empty(package: str) -> None:
 
 
 DIALECT_ONLY = {
-    "conveyor.backends.postgres": {"enqueue_copy", "enqueue_copy_start"},
+    "conveyor.backends.postgres": {"enqueue_copy", "enqueue_copy_start", "prune_bloated"},
 }
-"""Steps that only one dialect has: PostgreSQL streams large batches with COPY."""
+"""Steps that only one dialect has: PostgreSQL streams large batches with COPY and vacuums the
+tables that pruning leaves full of dead rows."""
 
 
 def test_the_same_query_files_in_every_sql_backend() -> None:

@@ -45,6 +45,13 @@ def broker_bytes(backend: str, app: Conveyor, url: str) -> int:
     return int(row[0] or 0) if row else 0
 
 
+def by_tenth(samples: list[tuple[float, int, int]], seconds: float) -> list[float]:
+    """The broker's peak MiB in each tenth of the run: its shape, for the report."""
+    peaks = [[s[2] for s in samples if t * seconds / 10 <= s[0] < (t + 1) * seconds / 10]
+             for t in range(10)]
+    return [round(max(p) / 2**20, 1) for p in peaks if p]
+
+
 def test_soak_steady_rate_bounded_memory_stable_latency(
     backend: str, url: str, app: Conveyor, workers: Callable[..., Workers]
 ) -> None:
@@ -108,7 +115,8 @@ def test_soak_steady_rate_bounded_memory_stable_latency(
            broker_last_mib=round(broker_last / 2**20, 2),
            latency_p99_first_ms=round(p99_first * 1000, 1),
            latency_p99_last_ms=round(p99_last * 1000, 1),
-           latency_p50_ms=round(percentile([lat for _, lat in latency], 0.5) * 1000, 1))
+           latency_p50_ms=round(percentile([lat for _, lat in latency], 0.5) * 1000, 1),
+           broker_mib_by_tenth=by_tenth(samples, seconds))
     assert len({f[1] for f in lines}) == sent[0], "every task ran"
     assert rss_last <= rss_first * 1.2 + 16 * 1024, "worker memory stays within its bound"
     assert p99_last <= 2 * p99_first + 0.05, "latency p99 stable"

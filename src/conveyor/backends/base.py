@@ -531,6 +531,13 @@ class Backend(Protocol):
         """Split ``queue`` into ``partitions`` (Redis); backends without shards ignore it."""
         ...
 
+    async def upkeep(self) -> None:
+        """Storage housekeeping, run by the pruner after each prune: what the store needs so
+        that churn does not grow it for ever (PostgreSQL: vacuum the tables whose dead rows
+        piled up, where the server's autovacuum is off or behind). Never blocks transitions;
+        safe from many workers at once."""
+        ...
+
     async def release_loop(self) -> None:
         """Close what this backend holds for the running event loop (its async pool or client,
         its watchers); a later call on the loop opens them afresh.

@@ -16,3 +16,4 @@ class Pruner(BackgroundLoop):
 
     async def run_once(self) -> None:
         self.pruned += await self.backend.aexecute(Prune())
+        await self.backend.upkeep()

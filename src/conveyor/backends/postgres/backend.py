@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import conninfo as pg_conninfo
+from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from conveyor.backends import base
@@ -242,6 +243,18 @@ class PostgresBackend:
             pool.close()
         for entry in loop_pools.values():
             _close_on_its_loop(entry)
+
+    async def upkeep(self) -> None:
+        """VACUUM the tables ``prune_bloated.sql`` names. ``SKIP_LOCKED``: when another worker
+        is vacuuming a table already, this one moves on instead of waiting for it; a plain
+        VACUUM takes no lock that claims or completions wait for."""
+        pool = await self._async_pool()
+        with self._unavailable():
+            async with pool.connection() as conn:
+                cursor = await conn.execute(plans.QUERIES["prune_bloated"])
+                for (table,) in await cursor.fetchall():
+                    await conn.execute(sql.SQL("VACUUM (SKIP_LOCKED, ANALYZE) {}").format(
+                        sql.Identifier(table)))
 
     async def release_loop(self) -> None:
         loop = asyncio.get_running_loop()

@@ -390,6 +390,9 @@ class RedisBackend:
         except (*_UNAVAILABLE, RedisClusterException) as exc:
             raise self._unavailable(exc) from exc
 
+    async def upkeep(self) -> None:
+        """Nothing to do: Redis frees a deleted record's memory at once."""
+
     async def release_loop(self) -> None:
         if self._forked():
             return

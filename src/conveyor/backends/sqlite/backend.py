@@ -178,6 +178,9 @@ class SQLiteBackend:
             if self._version(work_only=False) != start:
                 return
 
+    async def upkeep(self) -> None:
+        """Nothing to do: SQLite reuses the pages that deleted rows free."""
+
     async def release_loop(self) -> None:
         """Nothing to release: async calls run the sync connection in a thread."""
 
