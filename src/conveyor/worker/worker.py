@@ -165,9 +165,10 @@ class Worker:
         try:
             if timeout is None:
                 return await self.arun()
-            return await asyncio.wait_for(self.arun(), timeout)
-        except TimeoutError:
-            raise TimeoutError(f"worker did not finish within {timeout}s") from None
+            try:
+                return await asyncio.wait_for(self.arun(), timeout)
+            except TimeoutError:
+                raise TimeoutError(f"worker did not finish within {timeout}s") from None
         finally:
             await self.app.backend.release_loop()  # this loop ends here
 
