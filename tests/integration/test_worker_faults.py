@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 
@@ -176,3 +177,21 @@ def test_a_task_that_keeps_killing_its_process_ends_dead_as_worker_lost(
         assert running.worker._executor.processes_replaced == 3
     finally:
         basic.app.close()
+
+
+def test_a_process_tasks_timeout_does_not_count_its_pool_process_start(
+    db_url: str, start_worker
+) -> None:
+    """A task with a 1 s timeout on a pool process that takes 1.5 s to import its module (or
+    that starts slowly on a busy host): the timeout is the task's own run, not the start-up's
+    (seen in CI: a replacement process started late and its first task was killed)."""
+    from apps import slow_import
+
+    slow_import.app.use(db_url)
+    try:
+        start_worker(slow_import.app, concurrency=1)
+        handle = slow_import.quick.enqueue()
+        assert handle.result(timeout=60) != os.getpid()
+        assert handle.info().attempts == 1
+    finally:
+        slow_import.app.close()

@@ -23,6 +23,10 @@ from typing import Any
 import msgspec
 
 _encoder = msgspec.msgpack.Encoder()
+STARTED = b""
+"""The child's first message when the task's function is about to run (a reply is never empty)."""
+CHILD_START_SECONDS = 60.0
+"""How long a child may take to start a task (spawn, imports) before it counts as timed out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +59,10 @@ class _Child:
         self.process.join(timeout=5)
         self.conn.close()
 
-    async def request(self, message: bytes) -> bytes:
+    def send(self, message: bytes) -> None:
+        self.conn.send_bytes(message)
+
+    async def receive(self) -> bytes:
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = loop.create_future()
         fd = self.conn.fileno()
@@ -64,7 +71,6 @@ class _Child:
             if not ready.done():
                 ready.set_result(None)
 
-        self.conn.send_bytes(message)
         loop.add_reader(fd, on_readable)
         try:
             await ready
@@ -91,9 +97,14 @@ class ProcessPool:
     ) -> ChildReply:
         async with self._slots:
             child = self._idle.pop() if self._idle else self._spawn()
-            message = _encoder.encode([module, qualname, payload, context])
             try:
-                raw = await asyncio.wait_for(child.request(message), timeout)
+                child.send(_encoder.encode([module, qualname, payload, context]))
+                # The timeout is the task's own: it starts when the child has imported and
+                # decoded it (a child just spawned under load can take seconds to get there).
+                raw = await asyncio.wait_for(
+                    child.receive(), None if timeout is None else timeout + CHILD_START_SECONDS)
+                if raw == STARTED:
+                    raw = await asyncio.wait_for(child.receive(), timeout)
             except TimeoutError:
                 self._retire(child)
                 raise ChildTimeout(f"task exceeded its timeout of {timeout}s; its process "
@@ -156,6 +167,7 @@ def _serve(conn: Connection, paths: list[str]) -> None:
             func = getattr(func, "func", func)
             args, kwargs = decode_payload(payload)
             set_current_task(TaskContext(**context))
+            conn.send_bytes(STARTED)
             value = func(*args, **kwargs)
             reply = [True, encode_result(value), None, False]
         except BaseException as exc:
