@@ -219,7 +219,8 @@ class TcpProxy:
     Modes: ``pass`` forwards; ``cut`` closes every connection and refuses new ones (a
     partition the peers notice); ``blackhole`` accepts and holds connections but forwards
     nothing (a partition nobody notices: only timeouts find it); ``latency`` forwards each
-    chunk after ``delay_seconds``.
+    chunk after ``delay_seconds``. ``refused`` counts the connections a cut turned away (each a
+    client's try to reconnect).
     """
 
     def __init__(self, target_host: str, target_port: int) -> None:
@@ -227,6 +228,7 @@ class TcpProxy:
         self.mode = "pass"
         self.delay_seconds = 0.0
         self.port = 0
+        self.refused = 0
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.AbstractServer | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -261,6 +263,7 @@ class TcpProxy:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.mode == "cut":
+            self.refused += 1
             writer.transport.abort()
             return
         try:

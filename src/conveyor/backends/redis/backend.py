@@ -41,6 +41,7 @@ import redis
 import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import (
     ClusterDownError,
@@ -56,7 +57,7 @@ from redis.retry import Retry
 from conveyor.backends import base
 from conveyor.backends.redis import keys
 from conveyor.backends.redis.checks import DURABILITY_MODES, startup_check
-from conveyor.backends.redis.packing import use_hiredis_packing
+from conveyor.backends.redis.connections import use_async_connections
 from conveyor.backends.redis.plans import Command, Each, Eval, Plan, Planner
 from conveyor.backends.redis.scripts import load_scripts
 from conveyor.backends.redis.wakeups import SignalWatch, UrgentWatch
@@ -311,12 +312,17 @@ class RedisBackend:
 
     # -- clients ---------------------------------------------------------------------------------
 
-    def _options(self) -> dict[str, Any]:
+    def _options(self, asynchronous: bool) -> dict[str, Any]:
+        # Each client needs the Retry of its own kind: an async client given the sync one
+        # retries nothing (its call_with_retry returns the coroutine unawaited, so the error
+        # is raised outside the retry loop), and every dropped connection then failed a whole
+        # call at once.
+        retry = AsyncRetry if asynchronous else Retry
         options: dict[str, Any] = {
             "socket_timeout": self._socket_timeout,
             "socket_connect_timeout": self._socket_timeout,
             "socket_keepalive": True,
-            "retry": Retry(ExponentialWithJitterBackoff(cap=1.0, base=0.05), self._retries),
+            "retry": retry(ExponentialWithJitterBackoff(cap=1.0, base=0.05), self._retries),
         }
         if not self.cluster:
             options["retry_on_error"] = [RedisConnectionError, RedisTimeoutError]
@@ -325,14 +331,15 @@ class RedisBackend:
     def _new_client(self, asynchronous: bool) -> Any:
         if not self.cluster:
             if asynchronous:
-                return use_hiredis_packing(redis.asyncio.Redis.from_url(self.url,
-                                                                        **self._options()))
-            return redis.Redis.from_url(self.url, **self._options())
+                return use_async_connections(redis.asyncio.Redis.from_url(
+                    self.url, **self._options(asynchronous=True)))
+            return redis.Redis.from_url(self.url, **self._options(asynchronous=False))
         module: Any = redis.asyncio.cluster if asynchronous else redis.cluster
         nodes, auth = cluster_nodes(self.url)
         return module.RedisCluster(
             startup_nodes=[module.ClusterNode(host, port) for host, port in nodes],
-            ssl=self.url.lower().startswith("rediss"), **auth, **self._options(),
+            ssl=self.url.lower().startswith("rediss"), **auth,
+            **self._options(asynchronous),
         )
 
     def _forked(self) -> bool:

@@ -1,0 +1,102 @@
+"""A worker's connections to Redis across a partition that heals: the async client must be
+back at once, not one failed call per connection it pooled before the cut.
+
+A real redis-server behind the tests' own TCP proxy (``chaos.harness.TcpProxy``), which cuts
+the link (closes every connection, turns new ones away) and heals it. Found by the partition
+test: after an 8 s cut, the cut-off worker's calls still failed 4-7 s after the heal, with
+"Connection closed by server", because the async client retried nothing and its pool handed
+out connections the proxy had closed while they sat idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+
+from chaos.harness import TcpProxy
+from conveyor.backends.base import Now
+from conveyor.backends.redis.backend import RedisBackend
+
+POOLED = 4
+
+
+@pytest.fixture
+def proxy(redis_url: str) -> Iterator[TcpProxy]:
+    parts = urlsplit(redis_url)
+    started = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 0).start()
+    yield started
+    started.close()
+
+
+def via(proxy: TcpProxy, redis_url: str) -> str:
+    return f"redis://127.0.0.1:{proxy.port}{urlsplit(redis_url).path}"
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``predicate`` from the event loop (which keeps serving sockets meanwhile), sleeping
+    before each look, so the loop has read its sockets once more when it returns."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        await asyncio.sleep(0.01)
+        if predicate():
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+
+
+def test_a_call_made_during_a_cut_is_retried_and_succeeds_once_the_cut_heals(
+    redis_url: str, proxy: TcpProxy
+) -> None:
+    backend = RedisBackend(via(proxy, redis_url), durability="none", connect_retries=20)
+
+    async def main() -> None:
+        await backend.aexecute(Now())
+        proxy.set_mode("cut")
+        call = asyncio.create_task(backend.aexecute(Now()))
+        # Turned away twice: the call did not give up at its first connection error.
+        await until(lambda: proxy.refused >= 2 or call.done())
+        assert not call.done(), f"the call gave up at once: {call.exception()!r}"
+        proxy.set_mode("pass")
+        assert await asyncio.wait_for(call, 10.0) > 0
+
+    try:
+        asyncio.run(main())
+    finally:
+        backend.close()
+
+
+def test_connections_closed_while_idle_in_the_pool_are_replaced_before_use(
+    redis_url: str, proxy: TcpProxy
+) -> None:
+    # No retries: a pooled connection the peer closed must never carry a command at all.
+    backend = RedisBackend(via(proxy, redis_url), durability="none", connect_retries=0)
+    raw = redis.Redis.from_url(redis_url)
+    alone = len(raw.client_list())  # this client's own connection
+
+    async def main() -> None:
+        await backend.aexecute(Now())
+        # Several blocking pops at once leave several connections in the pool.
+        await asyncio.gather(*(backend.wait_for_work([f"idle-{n}"], 0.3)
+                               for n in range(POOLED)))
+        assert len(raw.client_list()) >= alone + POOLED
+        proxy.set_mode("cut")
+        # The server saw every proxied connection close, so the client's ends got their EOF.
+        await until(lambda: len(raw.client_list()) == alone)
+        proxy.set_mode("pass")
+        refused = proxy.refused
+        # As many calls at once as there are pooled connections: each takes one of them.
+        times = await asyncio.gather(*(backend.aexecute(Now()) for _ in range(POOLED + 1)),
+                                     return_exceptions=True)
+        failed = [t for t in times if isinstance(t, BaseException)]
+        assert failed == [], f"calls on connections closed while pooled failed: {failed}"
+        assert proxy.refused == refused
+
+    try:
+        asyncio.run(main())
+    finally:
+        raw.close()
+        backend.close()
