@@ -4,7 +4,12 @@ Full run: 10 minutes (``CONVEYOR_CHAOS_SCALE=1``; ``CONVEYOR_CHAOS_SOAK_SECONDS`
 Worker RSS (with its lease keeper) must stay within a bound of what it was after warm-up, and
 end-to-end latency p99 must not drift. Finished tasks expire after 30 s (``result_ttl``) and the
 pruner reaps them once a minute, so broker memory is bounded too; it is asserted on runs of 5
-minutes or more, and reported always.
+minutes or more, and reported always. Bounded means levelling off: a store can take minutes to
+reach its steady size (PostgreSQL's indexes settle into the churn of inserts, prunes and
+vacuums over about seven), so the last third is compared with the middle third, where a leak,
+growing with every task, stays as steep as ever (without its vacuum, PostgreSQL's tables grew
+by half again in the last third: 5.7, 9.9, 14.4, ... 39.9, 44.6 MiB by tenth; with it they
+levelled off at 19.5).
 """
 
 from __future__ import annotations
@@ -107,11 +112,14 @@ def test_soak_steady_rate_bounded_memory_stable_latency(
     first, last = warm[: max(1, len(warm) // 3)], warm[-max(1, len(warm) // 3):]
     rss_first, rss_last = max(s[1] for s in first), max(s[1] for s in last)
     broker_first, broker_last = max(s[2] for s in first), max(s[2] for s in last)
+    middle = [s for s in samples if third <= s[0] < 2 * third] or first
+    broker_middle = max(s[2] for s in middle)
     p99_first, p99_last = p99(0, third), p99(2 * third, seconds)
     report("soak", backend, seconds=seconds, rate_per_s=RATE_PER_SECOND, tasks=sent[0],
            ran=len(lines), worker_rss_first_mib=round(rss_first / 1024, 1),
            worker_rss_last_mib=round(rss_last / 1024, 1),
            broker_first_mib=round(broker_first / 2**20, 2),
+           broker_middle_mib=round(broker_middle / 2**20, 2),
            broker_last_mib=round(broker_last / 2**20, 2),
            latency_p99_first_ms=round(p99_first * 1000, 1),
            latency_p99_last_ms=round(p99_last * 1000, 1),
@@ -121,4 +129,4 @@ def test_soak_steady_rate_bounded_memory_stable_latency(
     assert rss_last <= rss_first * 1.2 + 16 * 1024, "worker memory stays within its bound"
     assert p99_last <= 2 * p99_first + 0.05, "latency p99 stable"
     if seconds >= 300:
-        assert broker_last <= broker_first * 1.5 + 2**20, "broker memory bounded"
+        assert broker_last <= broker_middle * 1.3 + 2**20, "broker memory levels off"
