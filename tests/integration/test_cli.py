@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from conveyor import Conveyor, TaskInfo, TaskState
+from conveyor import Conveyor, Retry, TaskInfo, TaskState
 from conveyor.cli.main import cli
 
 TESTS_DIR = Path(__file__).resolve().parent.parent
@@ -332,3 +332,17 @@ def test_stats_watch_streams_until_ctrl_c(tmp_path: Path, url: str) -> None:
     assert first["workers"] == [] and second["total_slots"] == 0
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr
+
+
+def test_inspect_lists_the_error_of_every_attempt(app: Conveyor, url: str) -> None:
+    @app.task(max_retries=2, retry=Retry.fixed(0.0))
+    def fails_thrice(message: str) -> None:
+        raise RuntimeError(message)
+
+    handle = fails_thrice.enqueue("boom again")
+    app.run_until_idle(timeout=10)
+    text = run_ok("--url", url, "inspect", handle.id).stdout
+    assert "3 kept (below)" in text
+    history = text.split("errors by attempt", 1)[1].split("error (last attempt)", 1)[0]
+    assert [line.split()[0] for line in history.splitlines() if "RuntimeError" in line] == [
+        "#1", "#2", "#3"]

@@ -185,13 +185,21 @@ def task_view(info: TaskInfo) -> RenderableType:
     for key, value in task_json(info).items():
         if key == "error":
             continue
+        if key == "attempt_errors":
+            value = f"{len(info.attempt_errors)} kept" + (" (below)" if len(value) > 1 else "")
         shown = "-" if value is None else (
             json.dumps(value, default=str) if key in ("args", "kwargs", "result") else value)
         style = STATE_STYLES.get(info.state, "") if key == "state" else ""
         table.add_row(key, Text(str(shown), style=style))
+    parts: list[RenderableType] = [table]
+    if len(info.attempt_errors) > 1:  # a history: one line per attempt, oldest first
+        parts.append(Text("\nerrors by attempt (the last 10 kept):", style="bold"))
+        for attempt in info.attempt_errors:
+            parts.append(Text(f"  #{attempt.attempt} {attempt.ended_at:%Y-%m-%dT%H:%M:%SZ} "
+                              f"{attempt.worker or '-'}: {last_line(attempt.error)}"))
     if info.error:
-        return Group(table, Text("\nerror (last attempt):", style="bold red"), Text(info.error))
-    return table
+        parts += [Text("\nerror (last attempt):", style="bold red"), Text(info.error)]
+    return Group(*parts) if len(parts) > 1 else table
 
 
 def dead_table(tasks: list[TaskInfo]) -> Table:
