@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,27 @@ def test_the_exposition_after_real_tasks(monitored: Conveyor) -> None:
                            (("le", repr(b)), ("queue", "mail")))] for b in BOUNDS]
     assert cumulative == sorted(cumulative) and cumulative[-1] == 5
     assert 0 <= samples[("conveyor_task_latency_seconds_sum", q)] < 60
+
+
+def test_each_worker_has_its_utilization_and_heartbeat_age(monitored: Conveyor) -> None:
+    from apps.monitored import send
+
+    worker = monitored.worker(["mail"], concurrency=4)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        assert worker.started.wait(10)
+        send.enqueue(1).result(timeout=30)
+        samples = _samples(exposition(monitored).decode())
+    finally:
+        worker.stop()
+        thread.join(30)
+    (labels,) = [k[1] for k in samples if k[0] == "conveyor_worker_utilization"]
+    assert dict(labels)["worker"] == worker.id
+    assert 0.0 <= samples[("conveyor_worker_utilization", labels)] <= 1.0
+    assert 0.0 <= samples[("conveyor_worker_heartbeat_age_seconds", labels)] < 30
+    after = _samples(exposition(monitored).decode())
+    assert not [k for k in after if k[0] == "conveyor_worker_utilization"], "it left on stop"
 
 
 def test_the_asgi_app_serves_the_same_exposition(monitored: Conveyor) -> None:

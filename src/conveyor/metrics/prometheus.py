@@ -36,7 +36,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from conveyor.backends.base import ListWorkers, MetricsRead, Now, QueueStatsRead
+from conveyor.backends.base import ListWorkers, MetricsRead, Now, QueueStatsRead, WorkerRow
 from conveyor.metrics.histogram import BOUNDS, COUNTERS
 from conveyor.metrics.read import QueueTotals, totals
 from conveyor.model import TaskState
@@ -90,8 +90,24 @@ class ConveyorCollector(Collector):
                                 value=sum(w.busy for w in workers))
         yield GaugeMetricFamily("conveyor_worker_slots", "Slots (concurrency), all workers.",
                                 value=sum(w.concurrency for w in workers))
+        yield from _per_worker(workers, now)
         yield from _counters(kept)
         yield from _histograms(kept)
+
+
+def _per_worker(workers: list[WorkerRow], now: float) -> Iterator[Metric]:
+    """One series per registered worker: which one is saturated, or silent. Bounded: a worker
+    leaves the registry when it stops, or after five minutes of silence when it died."""
+    utilization = GaugeMetricFamily(
+        "conveyor_worker_utilization", "Share of the worker's slots running a task (0-1), "
+        "as of its last heartbeat.", labels=["worker", "host"])
+    silence = GaugeMetricFamily(
+        "conveyor_worker_heartbeat_age_seconds", "Seconds since the worker's last heartbeat.",
+        labels=["worker", "host"])
+    for w in workers:
+        utilization.add_metric([w.id, w.host], w.busy / w.concurrency if w.concurrency else 0.0)
+        silence.add_metric([w.id, w.host], max(0.0, now - w.last_seen))
+    yield from (utilization, silence)
 
 
 def _counters(kept: dict[str, QueueTotals]) -> Iterator[Metric]:
