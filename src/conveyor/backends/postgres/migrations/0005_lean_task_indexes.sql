@@ -20,8 +20,10 @@ CREATE INDEX conveyor_tasks_seq ON conveyor_tasks (seq);
 -- (queue, state) served the listings and the stats; it took an entry at every transition. The
 -- stats read the table once either way (a count of every row); listings of the states that pile
 -- up rarely and are looked for by hand (DLQ, cancelled, delayed, retry waits) get a partial
--- index that the enqueue -> claim -> complete path never touches; the others walk seq.
+-- index that the enqueue -> claim -> complete path never touches, in seq order whatever the
+-- queue (with the queue second, a page over all queues walked seq past every other row instead);
+-- the others walk seq.
 DROP INDEX conveyor_tasks_queue_state;
 CREATE INDEX conveyor_tasks_parked
-    ON conveyor_tasks (state, queue, seq)
+    ON conveyor_tasks (state, seq)
     WHERE state IN ('SCHEDULED', 'FAILED', 'DEAD', 'CANCELLED');
