@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from conveyor import ConfigurationError
-from conveyor.backends.base import Now
+from conveyor.backends.base import Claim, Complete, Completion, ListTasks, Now
 from conveyor.backends.postgres import schema
 from conveyor.backends.postgres.backend import PostgresBackend
 from conveyor.backends.postgres.plans import QUERIES
@@ -94,3 +94,68 @@ def test_both_url_schemes_open_the_postgres_backend(pg_url: str) -> None:
             assert isinstance(backend.execute(Now()), float)
         finally:
             backend.close()
+
+
+OLD_ROWS = """
+INSERT INTO conveyor_tasks (id, name, queue, payload, priority, state, max_retries, created_at,
+                            scheduled_at, result_ttl_seconds, completed_at, expires_at, result)
+SELECT 'task-' || lpad(g::text, 3, '0'), 'noop', 'default', '\\x9290'::bytea, 0,
+       (ARRAY['PENDING', 'DONE', 'DEAD', 'SCHEDULED'])[1 + g % 4], 3, g,
+       CASE WHEN g % 4 = 3 THEN 1e10 ELSE g END, 86400,
+       CASE WHEN g % 4 IN (1, 2) THEN g END, CASE WHEN g % 4 = 1 THEN g + 86400 END,
+       CASE WHEN g % 4 = 1 THEN '\\xc3'::bytea END
+FROM generate_series(1, 40) AS g
+"""
+
+
+def test_upgrade_from_0004_keeps_every_task_and_its_order() -> None:
+    """A store written by the version-4 schema (primary key on seq, a (queue, state) index)
+    upgrades in place to 0005 (primary key on id): every row, state and result is kept, listings
+    keep the enqueue order, ids stay unique, and the upgraded store claims and completes."""
+    url = fresh_url(migrated=False)
+    with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
+        conn.execute(schema._CREATE_BOOKKEEPING)
+        for version, script in schema.MIGRATIONS[:4]:
+            conn.execute(script.encode())
+            conn.execute("INSERT INTO conveyor_migrations (version) VALUES (%s)", (version,))
+        conn.execute(OLD_ROWS)
+    before = _snapshot(url)
+    backend = PostgresBackend(url)
+    try:
+        backend.execute(Now())
+        assert _versions(url) == [v for v, _ in schema.MIGRATIONS]
+        assert _snapshot(url) == before
+        listed = backend.execute(ListTasks(limit=100))
+        assert [row.id for row in listed] == [f"task-{g:03d}" for g in range(1, 41)]
+        dead = backend.execute(ListTasks(queue="default", state="DEAD", limit=100))
+        assert [row.id for row in dead] == [f"task-{g:03d}" for g in range(2, 41, 4)]
+        claimed = backend.execute(Claim("w", ["default"], 100, 30.0))
+        assert sorted(t.id for t in claimed) == [f"task-{g:03d}" for g in range(4, 41, 4)]
+        lost = backend.execute(Complete([Completion(t.id, t.lease_token, None) for t in claimed]))
+        assert lost == []
+        with psycopg.connect(url) as conn, pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute("INSERT INTO conveyor_tasks (id, name, queue, payload, priority, state, "
+                         "max_retries, created_at, scheduled_at, result_ttl_seconds) "
+                         "VALUES ('task-001', 'noop', 'default', '', 0, 'PENDING', 3, 0, 0, 1)")
+    finally:
+        backend.close()
+
+
+def _snapshot(url: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT seq, id, state, priority, scheduled_at, completed_at, "
+                            "expires_at, result FROM conveyor_tasks ORDER BY seq").fetchall()
+
+
+def test_the_hot_path_indexes_are_few() -> None:
+    """Each index whose predicate a row matches takes an entry at every claim and completion
+    (a change of state is never a HOT update): keep the count where 0005 left it."""
+    url = fresh_url()
+    with psycopg.connect(url) as conn:
+        indexes = dict(conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'conveyor_tasks'"
+        ).fetchall())
+    unconditional = sorted(name for name, text in indexes.items() if " WHERE " not in text)
+    assert unconditional == ["conveyor_tasks_pkey", "conveyor_tasks_seq"], indexes
+    assert "UNIQUE" not in indexes["conveyor_tasks_seq"]
+    assert "(id)" in indexes["conveyor_tasks_pkey"]

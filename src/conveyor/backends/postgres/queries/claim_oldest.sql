@@ -5,7 +5,7 @@ WITH clock AS (
     SELECT coalesce(%(now)s::float8, extract(epoch FROM clock_timestamp())::float8) AS now
 ),
 picked AS (
-    SELECT seq FROM conveyor_tasks
+    SELECT id FROM conveyor_tasks
     WHERE state = 'PENDING' AND queue = %(queue)s AND priority >= %(min_priority)s
       AND NOT EXISTS (SELECT 1 FROM conveyor_queues AS q
                       WHERE q.queue = %(queue)s AND q.paused)
@@ -24,7 +24,7 @@ leased AS (
     FROM clock
     -- An array of the picked keys, not a join: the planner would hash-join the picked rows
     -- with a scan of the whole table (its cost then follows the table, not the batch).
-    WHERE t.seq = ANY(ARRAY(SELECT seq FROM picked))
+    WHERE t.id = ANY(ARRAY(SELECT id FROM picked))
     RETURNING t.seq, t.id, t.name, t.queue, t.payload, t.priority, t.attempts, t.max_retries,
               t.worker_lost, t.lease_token, t.lease_expires_at, t.created_at, t.scheduled_at,
               t.idempotency_key, t.timeout_seconds, t.result_ttl_seconds

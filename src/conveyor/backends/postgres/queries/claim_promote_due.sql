@@ -6,10 +6,10 @@ WITH clock AS (
 )
 UPDATE conveyor_tasks
 SET state = 'PENDING'
-WHERE seq IN (
-    SELECT seq FROM conveyor_tasks, clock
+WHERE id = ANY(ARRAY(
+    SELECT id FROM conveyor_tasks, clock
     WHERE state IN ('SCHEDULED', 'FAILED') AND queue = ANY(%(queues)s::text[])
       AND scheduled_at <= clock.now
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
-)
+))

@@ -5,9 +5,9 @@ WITH clock AS (
     SELECT coalesce(%(now)s::float8, extract(epoch FROM clock_timestamp())::float8) AS now
 )
 DELETE FROM conveyor_tasks
-WHERE seq IN (
-    SELECT seq FROM conveyor_tasks, clock
+WHERE id = ANY(ARRAY(
+    SELECT id FROM conveyor_tasks, clock
     WHERE expires_at < clock.now AND state IN ('DONE', 'CANCELLED')
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
-)
+))

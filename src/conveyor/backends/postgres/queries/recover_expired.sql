@@ -5,7 +5,7 @@ WITH clock AS (
     SELECT coalesce(%(now)s::float8, extract(epoch FROM clock_timestamp())::float8) AS now
 ),
 expired AS (
-    SELECT seq FROM conveyor_tasks, clock
+    SELECT id FROM conveyor_tasks, clock
     WHERE state = 'RUNNING' AND lease_expires_at < clock.now
     ORDER BY lease_expires_at
     LIMIT %(limit)s
@@ -24,7 +24,7 @@ recovered AS (
         lease_token = NULL,
         lease_expires_at = NULL
     FROM expired, clock
-    WHERE t.seq = expired.seq
+    WHERE t.id = expired.id
     RETURNING t.state, t.queue
 )
 SELECT state, CASE WHEN state = 'PENDING' THEN pg_notify('conveyor_work', queue) END, queue
