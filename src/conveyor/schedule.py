@@ -12,8 +12,6 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
-
 from conveyor.errors import ConfigurationError
 
 Misfire = Literal["skip", "catch_up"]
@@ -49,6 +47,8 @@ class Schedule:
 
 
 def validate(schedule: Schedule, func: Any) -> Schedule:
+    from croniter import croniter  # here, not at import: a worker without schedules skips it
+
     if not croniter.is_valid(schedule.expression):
         raise ConfigurationError(f"schedule {schedule.name!r}: invalid cron expression "
                                  f"{schedule.expression!r}")
@@ -73,6 +73,8 @@ def validate(schedule: Schedule, func: Any) -> Schedule:
 
 def next_due(schedule: Schedule, after: float) -> float:
     """The first due time strictly after ``after`` (epoch seconds), in the schedule's zone."""
+    from croniter import croniter
+
     start = datetime.fromtimestamp(after, tz=schedule.zone())
     following = croniter(schedule.expression, start).get_next(datetime)
     assert isinstance(following, datetime)

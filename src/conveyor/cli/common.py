@@ -13,10 +13,9 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from conveyor.app import Conveyor
 from conveyor.errors import (
@@ -25,6 +24,9 @@ from conveyor.errors import (
     ConveyorError,
     EnqueueError,
 )
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -167,6 +169,8 @@ pass_state = click.make_pass_decorator(CliState)
 def console(stderr: bool = False) -> Console:
     """A console on the current stdout (``CliRunner`` swaps it per call). Piped output gets a
     wide fixed width, so ids in tables are not folded for ``grep`` and ``awk``."""
+    from rich.console import Console  # here: ``conveyor worker`` never prints through rich
+
     out = Console(stderr=stderr, highlight=False)
     if not out.is_terminal and "COLUMNS" not in os.environ:
         out = Console(stderr=stderr, highlight=False, width=200)

@@ -1,28 +1,59 @@
-"""The ``conveyor`` group: global options, then one subcommand per module."""
+"""The ``conveyor`` group: global options, then one subcommand per module.
+
+Subcommands are imported when they are run, not when ``conveyor`` starts: a worker process
+would otherwise load the dashboard, Prometheus, rich and the benchmark code before its first
+task (about a third of its start-up).
+"""
 
 from __future__ import annotations
+
+import importlib
 
 import click
 
 from conveyor import __version__
-from conveyor.cli.bench import bench
 from conveyor.cli.common import CliState, ConveyorGroup
-from conveyor.cli.cron import cron, scheduler
-from conveyor.cli.dashboard import dashboard
-from conveyor.cli.dead import dead
-from conveyor.cli.demo import demo
-from conveyor.cli.health import alerts, health
-from conveyor.cli.metrics import metrics
-from conveyor.cli.migrate import migrate
-from conveyor.cli.queues import queue
-from conveyor.cli.stats import stats
-from conveyor.cli.tasks import delete_tasks, enqueue, inspect_task
-from conveyor.cli.worker import worker
-from conveyor.cli.workers import workers
+
+COMMANDS = {
+    "worker": "conveyor.cli.worker:worker",
+    "workers": "conveyor.cli.workers:workers",
+    "enqueue": "conveyor.cli.tasks:enqueue",
+    "inspect": "conveyor.cli.tasks:inspect_task",
+    "delete": "conveyor.cli.tasks:delete_tasks",
+    "stats": "conveyor.cli.stats:stats",
+    "dead": "conveyor.cli.dead:dead",
+    "queue": "conveyor.cli.queues:queue",
+    "metrics": "conveyor.cli.metrics:metrics",
+    "health": "conveyor.cli.health:health",
+    "alerts": "conveyor.cli.health:alerts",
+    "demo": "conveyor.cli.demo:demo",
+    "bench": "conveyor.cli.bench:bench",
+    "migrate": "conveyor.cli.migrate:migrate",
+    "cron": "conveyor.cli.cron:cron",
+    "scheduler": "conveyor.cli.cron:scheduler",
+    "dashboard": "conveyor.cli.dashboard:dashboard",
+}
+"""Command name -> ``module:attribute`` of its click command."""
 
 
-@click.group(cls=ConveyorGroup, context_settings={"auto_envvar_prefix": "CONVEYOR",
-                                                  "help_option_names": ["-h", "--help"]})
+class LazyGroup(ConveyorGroup):
+    """The root group, importing each subcommand's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        assert isinstance(command, click.Command) and command.name == cmd_name, target
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"auto_envvar_prefix": "CONVEYOR",
+                                              "help_option_names": ["-h", "--help"]})
 @click.option("--app", "app_spec", metavar="MODULE:APP", envvar="CONVEYOR_APP",
               help="The Conveyor app, e.g. myproject.tasks:app [env CONVEYOR_APP].")
 @click.option("--url", metavar="URL", envvar="CONVEYOR_URL",
@@ -32,25 +63,6 @@ from conveyor.cli.workers import workers
 def cli(ctx: click.Context, app_spec: str | None, url: str | None) -> None:
     """Conveyor: a distributed task queue. Run workers, enqueue and inspect tasks."""
     ctx.obj = CliState(app_spec=app_spec, url=url)
-
-
-cli.add_command(worker)
-cli.add_command(workers)
-cli.add_command(enqueue)
-cli.add_command(inspect_task)
-cli.add_command(delete_tasks)
-cli.add_command(stats)
-cli.add_command(dead)
-cli.add_command(queue)
-cli.add_command(metrics)
-cli.add_command(health)
-cli.add_command(alerts)
-cli.add_command(demo)
-cli.add_command(bench)
-cli.add_command(migrate)
-cli.add_command(cron)
-cli.add_command(scheduler)
-cli.add_command(dashboard)
 
 
 def main() -> None:

@@ -68,7 +68,7 @@ def enqueue(state: CliState, name: str, args_json: str | None, kwargs_json: str 
 @click.option("--json", "as_json", is_flag=True, help="Print the task as JSON.")
 @pass_state
 def inspect_task(state: CliState, task_id: str, as_json: bool) -> None:
-    """Show every field of task ID, with the last error's traceback."""
+    """Show every field of task ID, each attempt's error, and the last traceback."""
     info = state.app().get(task_id)
     if info is None:
         raise CliError(f"no task with id {task_id!r} (never enqueued, pruned or purged)",
