@@ -187,14 +187,20 @@ def test_a_page_without_a_stream_falls_back_to_polling(
     assert page.locator("body").get_attribute("data-sse-events") is None  # type: ignore[attr-defined]
 
 
+def open_dlq_of_three(app: Conveyor, base: str, page: object) -> tuple[list[str], Any]:
+    """Three dead tasks, and the DLQ page showing them: their ids and its task rows."""
+    ids = off_loop(make_dead, app, 3)
+    page.goto(f"{base}/dead")  # type: ignore[attr-defined]
+    rows = page.locator("table.tasks tbody tr[data-task-id]")  # type: ignore[attr-defined]
+    sync_api.expect(rows).to_have_count(3)
+    return ids, rows
+
+
 def test_a_dead_task_is_requeued_from_the_dlq_page(served: tuple[Conveyor, str],
                                                    page: object) -> None:
     app, base = served
     expect = sync_api.expect
-    first, second, third = off_loop(make_dead, app, 3)
-    page.goto(f"{base}/dead")  # type: ignore[attr-defined]
-    rows = page.locator("table.tasks tbody tr[data-task-id]")  # type: ignore[attr-defined]
-    expect(rows).to_have_count(3)
+    (first, second, third), rows = open_dlq_of_three(app, base, page)
     expect(page.get_by_text("mailbox of user0@example.com is full").first).to_be_visible()  # type: ignore[attr-defined]
     shoot(page, "dead-before")
     page.locator(f'tr[data-task-id="{first}"] button', has_text="Requeue").click()  # type: ignore[attr-defined]
@@ -215,10 +221,7 @@ def test_delete_from_the_dlq_and_the_task_page_with_confirmation(
 ) -> None:
     app, base = served
     expect = sync_api.expect
-    first, second, third = off_loop(make_dead, app, 3)
-    page.goto(f"{base}/dead")  # type: ignore[attr-defined]
-    rows = page.locator("table.tasks tbody tr[data-task-id]")  # type: ignore[attr-defined]
-    expect(rows).to_have_count(3)
+    (first, second, third), rows = open_dlq_of_three(app, base, page)
     page.locator(f'tr[data-task-id="{first}"] input[name="ids"]').check()  # type: ignore[attr-defined]
     page.locator(f'tr[data-task-id="{second}"] input[name="ids"]').check()  # type: ignore[attr-defined]
     page.once("dialog", lambda dialog: dialog.dismiss())  # type: ignore[attr-defined]

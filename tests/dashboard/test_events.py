@@ -86,6 +86,15 @@ def _stats_events(client: Client) -> list[StatsView]:
             for name, data in client.events() if name == "stats"]
 
 
+async def _served_stats_then_left(asgi: Any, client: Client) -> None:
+    """Serve one stream to ``client`` until it has a stats event, then hang up: the response
+    must end with the client."""
+    served = asyncio.create_task(asgi(client.scope, client.receive, client.send))
+    await client.until(lambda: bool(_stats_events(client)))
+    client.gone.set()
+    await asyncio.wait_for(served, DEADLINE)
+
+
 def _depth(view: StatsView, queue: str) -> int:
     return next(q.depth for q in view.queues if q.queue == queue)
 
@@ -201,10 +210,7 @@ def test_streams_past_the_limit_are_refused_and_the_page_can_poll(app: Conveyor)
         await asyncio.wait_for(served, DEADLINE)
         assert streams.open == 0
         third = Client()  # the slot is free again
-        served = asyncio.create_task(asgi(third.scope, third.receive, third.send))
-        await third.until(lambda: bool(_stats_events(third)))
-        third.gone.set()
-        await asyncio.wait_for(served, DEADLINE)
+        await _served_stats_then_left(asgi, third)
 
     asyncio.run(scenario())
 
@@ -229,10 +235,7 @@ def test_the_stream_needs_basic_auth_like_every_route(app: Conveyor) -> None:
 
     async def scenario() -> None:
         client = Client(headers=[(b"authorization", b"Basic b3BzOnMzY3JldA==")])  # ops:s3cret
-        served = asyncio.create_task(asgi(client.scope, client.receive, client.send))
-        await client.until(lambda: bool(_stats_events(client)))
-        client.gone.set()
-        await asyncio.wait_for(served, DEADLINE)
+        await _served_stats_then_left(asgi, client)
 
     asyncio.run(scenario())
 
@@ -251,10 +254,7 @@ def test_the_stream_goes_through_the_auth_hook(app: Conveyor) -> None:
 
     async def scenario() -> None:
         client = Client(headers=[(b"x-role", b"staff")])
-        served = asyncio.create_task(asgi(client.scope, client.receive, client.send))
-        await client.until(lambda: bool(_stats_events(client)))
-        client.gone.set()
-        await asyncio.wait_for(served, DEADLINE)
+        await _served_stats_then_left(asgi, client)
 
     asyncio.run(scenario())
 
