@@ -333,8 +333,7 @@ class Worker:
             top = self._buffer.top_priority()
             if top is not None and priority <= top:
                 continue  # the buffer already holds work as urgent: it is next anyway
-            room = self.concurrency + self.prefetch - len(self._running) - len(self._buffer)
-            limit = self.urgent_limit + min(room, 0)
+            limit = self.urgent_limit + min(self._room(), 0)
             if limit > 0:
                 # Its own task, so that a stop meanwhile waits for it (_fetch_loop) instead of
                 # cancelling it: a reply lost to a cancellation would leave tasks leased.
@@ -360,7 +359,7 @@ class Worker:
         """
         assert self._loop is not None and self._claimed is not None
         capacity = self.concurrency + self.prefetch
-        room = capacity - len(self._running) - len(self._buffer)
+        room = self._room()
         now = self._loop.time()
         arrived = self._work_pending and now - self._last_claim >= self.claim_interval
         min_priority = oldest = 0
@@ -403,6 +402,11 @@ class Worker:
             # news, so the fallback need not wait out a backoff grown during the backlog.
             self._urgent_backoff, self._next_urgent = self.claim_interval, 0.0
         return bool(claimed) and (min_priority > 0 or len(claimed) >= room)
+
+    def _room(self) -> int:
+        """Tasks the worker may still take on: its slots and prefetch, less what it holds
+        (negative after urgent claims went past the bound)."""
+        return self.concurrency + self.prefetch - len(self._running) - len(self._buffer)
 
     async def _claim(self, limit: int, oldest: int = 0, min_priority: int = 0
                      ) -> list[ClaimedTask] | None:
