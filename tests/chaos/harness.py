@@ -166,9 +166,9 @@ class Workers:
         size = log.stat().st_size if log.exists() else 0
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGUSR1)
-        with contextlib.suppress(AssertionError):
-            wait_until(lambda: log.exists() and log.stat().st_size > size, timeout=5)
-        time.sleep(0.5)  # let faulthandler finish writing every thread
+        with contextlib.suppress(AssertionError):  # the main thread's stack comes last
+            wait_until(lambda: "Current thread" in log.read_bytes()[size:].decode(errors="replace"),
+                       timeout=5)
         print(f"worker {process.pid} did not stop on SIGTERM; the end of its log:")
         print("\n".join(log.read_text(errors="replace").splitlines()[-150:]))
 
