@@ -1,23 +1,25 @@
 """The two thin runners: drive a plan (``plans.py``) on a psycopg connection, sync or async.
 
 They are the only code that differs between the two worlds, and they know nothing about any
-transition. A transaction of several statements runs in pipeline mode: BEGIN (and the durable
-``SET LOCAL``) travel with the first statement, COMMIT with the last sync, so a transaction
-costs one round trip per dependent step plus one (a step whose reply nobody reads travels with
-the next one). A plan that streams rows with COPY (``streams``) is pipelined between its
-COPYs (see ``_drive_streaming_sync``).
+transition. A transaction runs in pipeline mode with its own BEGIN and COMMIT statements: BEGIN
+(and the durable ``SET LOCAL``) travel with the first step, COMMIT with the last, so a
+transaction costs one round trip per step whose reply the plan reads, and an enqueue (whose
+replies nobody reads) one in all. psycopg's ``transaction()`` block would sync after BEGIN and
+again after COMMIT, and leaving the pipeline syncs once more: four round trips, most of an
+enqueue's ~1 ms on this machine, and the producer's share of the pickup latency. A plan that
+streams rows with COPY is pipelined between its COPYs (see ``_drive_transaction_sync``).
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 
-from conveyor.backends.postgres.plans import Plan, Reply
+from conveyor.backends.postgres.plans import Plan, Reply, Statement
 
 T = TypeVar("T")
 NO_REPLY = Reply([], -1)
@@ -46,13 +48,8 @@ def run_sync(
     what travels together up to the sync that ends it forms one implicit transaction, committed
     without waiting for the WAL flush. A claim then costs one round trip (leaving a pipeline
     sends a sync of its own, so one held open across steps would cost one more)."""
-    if streams:
-        return _drive_streaming_sync(conn, plan, _setting(durable, relaxed))
-    if transaction:
-        with conn.pipeline() as pipeline, conn.transaction():
-            if durable or relaxed:
-                conn.execute(DURABLE_SQL if durable else RELAXED_SQL)
-            return _drive_sync(conn, plan, pipeline)
+    if transaction or streams:
+        return _drive_transaction_sync(conn, plan, _setting(durable, relaxed))
     if relaxed:
         return _drive_relaxed_sync(conn, plan)
     return _drive_sync(conn, plan)
@@ -60,19 +57,21 @@ def run_sync(
 
 def _drive_relaxed_sync(conn: psycopg.Connection[Any], plan: Plan[T]) -> T:
     cursor = conn.cursor(row_factory=tuple_row)
+    done = _Done[T]()
     try:
-        statement = next(plan)
-        while True:
+        statement = done.first(plan)
+        while statement is not None:
             with conn.pipeline():
                 conn.execute(RELAXED_SQL)
-                while not statement.wait:
+                while statement is not None:
                     cursor.execute(statement.sql, statement.params)
-                    statement = plan.send(NO_REPLY)
-                cursor.execute(statement.sql, statement.params)
-            rows = cursor.fetchall() if cursor.description is not None else []
-            statement = plan.send(Reply(rows, cursor.rowcount))
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+                    if statement.wait:
+                        break
+                    statement = done.send(plan, NO_REPLY)
+            if statement is not None:
+                rows = cursor.fetchall() if cursor.description is not None else []
+                statement = done.send(plan, Reply(rows, cursor.rowcount))
+        return done.value
     finally:
         cursor.close()
 
@@ -81,15 +80,22 @@ def _setting(durable: bool, relaxed: bool) -> list[str]:
     return [DURABLE_SQL] if durable else [RELAXED_SQL] if relaxed else []
 
 
-def _drive_streaming_sync(conn: psycopg.Connection[Any], plan: Plan[T], setting: list[str]) -> T:
-    """A transaction whose plan streams rows with COPY, which pipeline mode cannot carry: the
-    statements between two COPYs travel in one pipeline each (BEGIN with the first, COMMIT with
-    the last), so BEGIN, a step, a COPY, a step and COMMIT cost four round trips, not seven."""
+def _drive_transaction_sync(
+    conn: psycopg.Connection[Any], plan: Plan[T], setting: list[str],
+) -> T:
+    """``plan`` in one transaction: the statements up to each step whose reply is read travel
+    in one pipeline (BEGIN with the first, COMMIT with the last). A COPY, which pipeline mode
+    cannot carry, runs between two pipelines: BEGIN, a step, a COPY, a step and COMMIT cost
+    four round trips, not seven. On any error the transaction is rolled back here, so the
+    connection goes back to its pool idle.
+
+    Nothing is raised inside a pipeline block on purpose: psycopg only logs an error it meets
+    while a block is left by an exception, and a failed COMMIT would pass for a success."""
     cursor = conn.cursor(row_factory=tuple_row)
-    opening, committed = ["BEGIN", *setting], False
+    opening, done = ["BEGIN", *setting], _Done[T]()
     try:
-        statement = next(plan)
-        while True:
+        statement = done.first(plan)
+        while statement is not None:
             if statement.rows is not None:
                 if opening:
                     with conn.pipeline():
@@ -100,31 +106,27 @@ def _drive_streaming_sync(conn: psycopg.Connection[Any], plan: Plan[T], setting:
                     copy.set_types(statement.types)
                     for row in statement.rows:
                         copy.write_row(row)
-                statement = plan.send(Reply([], cursor.rowcount))
+                statement = done.send(plan, Reply([], cursor.rowcount))
+                if statement is None:
+                    conn.execute("COMMIT")
                 continue
             with conn.pipeline():
                 for sql in opening:
                     conn.execute(sql)
                 opening = []
-                while not statement.wait:
+                while statement is not None and statement.rows is None:
                     cursor.execute(statement.sql, statement.params)
-                    try:
-                        statement = plan.send(NO_REPLY)
-                    except StopIteration:
-                        conn.execute("COMMIT")
-                        committed = True
-                        raise
-                    if statement.rows is not None:
+                    if statement.wait:
                         break
-                else:
-                    cursor.execute(statement.sql, statement.params)
-            if statement.rows is None:  # a step whose reply the plan reads: it came back
+                    statement = done.send(plan, NO_REPLY)
+                if statement is None:
+                    conn.execute("COMMIT")
+            if statement is not None and statement.rows is None:  # its reply is read: here
                 rows = cursor.fetchall() if cursor.description is not None else []
-                statement = plan.send(Reply(rows, cursor.rowcount))
-    except StopIteration as done:
-        if not committed:
-            conn.execute("COMMIT")
-        return done.value  # type: ignore[no-any-return]
+                statement = done.send(plan, Reply(rows, cursor.rowcount))
+                if statement is None:
+                    conn.execute("COMMIT")
+        return done.value
     except BaseException:
         if not opening and conn.info.transaction_status != TransactionStatus.IDLE:
             with contextlib.suppress(psycopg.Error):
@@ -134,9 +136,35 @@ def _drive_streaming_sync(conn: psycopg.Connection[Any], plan: Plan[T], setting:
         cursor.close()
 
 
-def _drive_sync(
-    conn: psycopg.Connection[Any], plan: Plan[T], pipeline: psycopg.Pipeline | None = None,
-) -> T:
+class _Done(Generic[T]):
+    """Steps a plan and keeps what it returns: the drivers above test for None, not catch
+    StopIteration, so that none is raised inside a pipeline block."""
+
+    def __init__(self) -> None:
+        self._value: list[T] = []
+
+    def first(self, plan: Plan[T]) -> Statement | None:
+        try:
+            return next(plan)
+        except StopIteration as stop:
+            self._value.append(stop.value)
+            return None
+
+    def send(self, plan: Plan[T], reply: Reply) -> Statement | None:
+        try:
+            return plan.send(reply)
+        except StopIteration as stop:
+            self._value.append(stop.value)
+            return None
+
+    @property
+    def value(self) -> T:
+        return self._value[0]
+
+
+def _drive_sync(conn: psycopg.Connection[Any], plan: Plan[T]) -> T:
+    """Statement after statement, on whatever the connection is in (autocommit, or the
+    caller's open transaction)."""
     cursor = conn.cursor(row_factory=tuple_row)
     try:
         statement = next(plan)
@@ -149,11 +177,6 @@ def _drive_sync(
                 statement = plan.send(Reply([], cursor.rowcount))
                 continue
             cursor.execute(statement.sql, statement.params)
-            if pipeline is not None and not statement.wait:
-                statement = plan.send(NO_REPLY)
-                continue
-            if pipeline is not None:
-                pipeline.sync()  # the next step depends on this reply: fetch it now
             rows = cursor.fetchall() if cursor.description is not None else []
             statement = plan.send(Reply(rows, cursor.rowcount))
     except StopIteration as done:
@@ -167,13 +190,8 @@ async def run_async(
     relaxed: bool = False, streams: bool = False,
 ) -> T:
     """The same as :func:`run_sync`, awaiting each round trip."""
-    if streams:
-        return await _drive_streaming_async(conn, plan, _setting(durable, relaxed))
-    if transaction:
-        async with conn.pipeline() as pipeline, conn.transaction():
-            if durable or relaxed:
-                await conn.execute(DURABLE_SQL if durable else RELAXED_SQL)
-            return await _drive_async(conn, plan, pipeline)
+    if transaction or streams:
+        return await _drive_transaction_async(conn, plan, _setting(durable, relaxed))
     if relaxed:
         return await _drive_relaxed_async(conn, plan)
     return await _drive_async(conn, plan)
@@ -181,31 +199,34 @@ async def run_async(
 
 async def _drive_relaxed_async(conn: psycopg.AsyncConnection[Any], plan: Plan[T]) -> T:
     cursor = conn.cursor(row_factory=tuple_row)
+    done = _Done[T]()
     try:
-        statement = next(plan)
-        while True:
+        statement = done.first(plan)
+        while statement is not None:
             async with conn.pipeline():
                 await conn.execute(RELAXED_SQL)
-                while not statement.wait:
+                while statement is not None:
                     await cursor.execute(statement.sql, statement.params)
-                    statement = plan.send(NO_REPLY)
-                await cursor.execute(statement.sql, statement.params)
-            rows = await cursor.fetchall() if cursor.description is not None else []
-            statement = plan.send(Reply(rows, cursor.rowcount))
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+                    if statement.wait:
+                        break
+                    statement = done.send(plan, NO_REPLY)
+            if statement is not None:
+                rows = await cursor.fetchall() if cursor.description is not None else []
+                statement = done.send(plan, Reply(rows, cursor.rowcount))
+        return done.value
     finally:
         await cursor.close()
 
 
-async def _drive_streaming_async(
+async def _drive_transaction_async(
     conn: psycopg.AsyncConnection[Any], plan: Plan[T], setting: list[str],
 ) -> T:
+    """:func:`_drive_transaction_sync`, awaiting each round trip."""
     cursor = conn.cursor(row_factory=tuple_row)
-    opening, committed = ["BEGIN", *setting], False
+    opening, done = ["BEGIN", *setting], _Done[T]()
     try:
-        statement = next(plan)
-        while True:
+        statement = done.first(plan)
+        while statement is not None:
             if statement.rows is not None:
                 if opening:
                     async with conn.pipeline():
@@ -216,31 +237,27 @@ async def _drive_streaming_async(
                     copy.set_types(statement.types)
                     for row in statement.rows:
                         await copy.write_row(row)
-                statement = plan.send(Reply([], cursor.rowcount))
+                statement = done.send(plan, Reply([], cursor.rowcount))
+                if statement is None:
+                    await conn.execute("COMMIT")
                 continue
             async with conn.pipeline():
                 for sql in opening:
                     await conn.execute(sql)
                 opening = []
-                while not statement.wait:
+                while statement is not None and statement.rows is None:
                     await cursor.execute(statement.sql, statement.params)
-                    try:
-                        statement = plan.send(NO_REPLY)
-                    except StopIteration:
-                        await conn.execute("COMMIT")
-                        committed = True
-                        raise
-                    if statement.rows is not None:
+                    if statement.wait:
                         break
-                else:
-                    await cursor.execute(statement.sql, statement.params)
-            if statement.rows is None:
+                    statement = done.send(plan, NO_REPLY)
+                if statement is None:
+                    await conn.execute("COMMIT")
+            if statement is not None and statement.rows is None:
                 rows = await cursor.fetchall() if cursor.description is not None else []
-                statement = plan.send(Reply(rows, cursor.rowcount))
-    except StopIteration as done:
-        if not committed:
-            await conn.execute("COMMIT")
-        return done.value  # type: ignore[no-any-return]
+                statement = done.send(plan, Reply(rows, cursor.rowcount))
+                if statement is None:
+                    await conn.execute("COMMIT")
+        return done.value
     except BaseException:
         if not opening and conn.info.transaction_status != TransactionStatus.IDLE:
             with contextlib.suppress(psycopg.Error):
@@ -250,10 +267,7 @@ async def _drive_streaming_async(
         await cursor.close()
 
 
-async def _drive_async(
-    conn: psycopg.AsyncConnection[Any], plan: Plan[T],
-    pipeline: psycopg.AsyncPipeline | None = None,
-) -> T:
+async def _drive_async(conn: psycopg.AsyncConnection[Any], plan: Plan[T]) -> T:
     cursor = conn.cursor(row_factory=tuple_row)
     try:
         statement = next(plan)
@@ -266,11 +280,6 @@ async def _drive_async(
                 statement = plan.send(Reply([], cursor.rowcount))
                 continue
             await cursor.execute(statement.sql, statement.params)
-            if pipeline is not None and not statement.wait:
-                statement = plan.send(NO_REPLY)
-                continue
-            if pipeline is not None:
-                await pipeline.sync()
             rows = await cursor.fetchall() if cursor.description is not None else []
             statement = plan.send(Reply(rows, cursor.rowcount))
     except StopIteration as done:
