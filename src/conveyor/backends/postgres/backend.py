@@ -85,6 +85,7 @@ class PostgresBackend:
         self._min_size = pool_min_size
         self._max_size = pool_max_size
         self._timeout = connect_timeout_seconds
+        self._session = session_settings(url)
         self._lock = threading.RLock()
         self._pid = os.getpid()
         self._schema_ready = False
@@ -325,7 +326,7 @@ class PostgresBackend:
         return min(self._timeout, REOPEN_TIMEOUT) if self._reopening else self._timeout
 
     def _connect(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self.url, autocommit=True,
+        return psycopg.connect(self.url, **self._session,
                                connect_timeout=max(1, round(self._timeout)))
 
     def _check_fork(self) -> None:
@@ -370,7 +371,7 @@ class PostgresBackend:
             if self._pool is None:
                 pool = ConnectionPool(
                     self.url, min_size=self._min_size, max_size=self._max_size, open=False,
-                    kwargs={"autocommit": True}, name="conveyor", timeout=self._timeout,
+                    kwargs=self._session, name="conveyor", timeout=self._timeout,
                 )
                 with self._unavailable():
                     try:
@@ -401,7 +402,7 @@ class PostgresBackend:
                 await asyncio.to_thread(self._ensure_schema)
             pool = AsyncConnectionPool(
                 self.url, min_size=self._min_size, max_size=self._max_size, open=False,
-                kwargs={"autocommit": True}, name="conveyor-async", timeout=self._timeout,
+                kwargs=self._session, name="conveyor-async", timeout=self._timeout,
             )
             with self._unavailable():
                 try:
@@ -480,3 +481,12 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
+
+
+def session_settings(url: str) -> dict[str, Any]:
+    """Connection settings of the backend's own sessions: autocommit, and commits that wait
+    for their WAL flush whatever the role's or database's ``synchronous_commit`` says, so
+    that an enqueue or a completion acknowledged is on disk (a claim relaxes it for its own
+    transaction). Set at connection start, with whatever ``options`` the URL carries."""
+    given = pg_conninfo.conninfo_to_dict(url).get("options") or ""
+    return {"autocommit": True, "options": f"{given} -c synchronous_commit=on".strip()}

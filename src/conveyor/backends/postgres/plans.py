@@ -93,25 +93,13 @@ _JSON = msgspec.json.Encoder()
 
 
 def enqueue(op: base.Enqueue, now: float | None) -> Plan[list[base.EnqueueOutcome]]:
+    """One statement writes the batch (see enqueue.sql); a second reads the ids that
+    idempotency keys already held, if any did."""
     tasks = list(op.tasks)
     if not tasks:
         return []
-    per_queue: dict[str, int] = {}
-    if all(t.idempotency_key is None for t in tasks):
-        # Nothing can conflict: every task is created, or the statement fails and the commit
-        # with it. The counts are known up front, so the whole transaction is one round trip.
-        for t in tasks:
-            per_queue[t.queue] = per_queue.get(t.queue, 0) + 1
-        yield Statement("enqueue", {"now": now, "batch": _enqueue_batch(tasks)}, wait=False)
-        yield _count_enqueued(now, per_queue)
-        return [base.EnqueueOutcome(t.id, created=True) for t in tasks]
     reply = yield Statement("enqueue", {"now": now, "batch": _enqueue_batch(tasks)})
     created = {row[0] for row in reply.rows}
-    for t in tasks:
-        if t.id in created:
-            per_queue[t.queue] = per_queue.get(t.queue, 0) + 1
-    if per_queue:
-        yield _count_enqueued(now, per_queue)
     keys = [t.idempotency_key for t in tasks if t.id not in created]
     existing: dict[str, str] = {}
     if keys:
@@ -454,7 +442,7 @@ def spec_for(op: base.Transition[Any]) -> Spec | None:
 
 
 SPECS: dict[type[Any], Spec] = {
-    base.Enqueue: Spec(enqueue, transaction=True, durable=True),
+    base.Enqueue: Spec(enqueue),
     base.Claim: Spec(claim, relaxed=True),
     base.Complete: Spec(complete),
     base.Fail: Spec(fail),

@@ -1,9 +1,12 @@
--- Enqueue: a whole batch in one statement (a JSON array of rows, in order). A task is
--- PENDING when due now, SCHEDULED when due later. A task whose idempotency key already names a
--- live task (or an earlier task of this batch) is not written: the caller reads the existing id
--- with enqueue_existing.sql, in the same transaction. Every queue written to wakes its workers
--- (one NOTIFY per queue, delivered at commit and only then), for delayed tasks too: a sleeping
--- worker must recompute when the next task falls due.
+-- Enqueue: a whole batch in one statement (a JSON array of rows, in order), atomic on its own:
+-- on the backend's connections it runs in autocommit, one round trip, committed durably (those
+-- sessions set synchronous_commit = on); on a caller's connection, inside its transaction. A
+-- task is PENDING when due now, SCHEDULED when due later. A task whose idempotency key already
+-- names a live task (or an earlier task of this batch) is not written: the caller then reads
+-- the existing id with enqueue_existing.sql. Every queue written to wakes its workers (one
+-- NOTIFY per queue, delivered at commit and only then), for delayed tasks too: a sleeping
+-- worker must recompute when the next task falls due. The tasks written are counted in the
+-- `enqueued` metrics here too (as record_metrics_now.sql counts them: its shard per session).
 WITH clock AS (
     SELECT coalesce(%(now)s::float8, extract(epoch FROM clock_timestamp())::float8) AS now
 ),
@@ -34,5 +37,15 @@ inserted AS (
 woken AS (
     SELECT count(pg_notify('conveyor_work', queue)) AS queues
     FROM (SELECT DISTINCT queue FROM inserted) AS q
+),
+counted AS (
+    INSERT INTO conveyor_metrics (queue, minute, name, shard, value)
+    SELECT i.queue, m.minute, 'enqueued', pg_backend_pid() %% 8, i.n
+    FROM (SELECT queue, count(*)::float8 AS n FROM inserted GROUP BY queue) AS i
+    CROSS JOIN clock
+    CROSS JOIN LATERAL (VALUES (floor(clock.now / 60)::bigint), (0::bigint)) AS m(minute)
+    ORDER BY i.queue, m.minute -- key order: writers sharing a shard never deadlock
+    ON CONFLICT (queue, minute, name, shard)
+    DO UPDATE SET value = conveyor_metrics.value + excluded.value
 )
 SELECT id FROM inserted CROSS JOIN woken
