@@ -207,8 +207,8 @@ def complete(op: base.Complete, now: float | None) -> Plan[list[str]]:
     if not rows:
         return []
     reply = yield Statement("complete", {
-        "now": now, "ids": [c.id for c in rows], "lease_tokens": [c.lease_token for c in rows],
-        "results": [c.result for c in rows],
+        "now": now,
+        "batch": _JSON.encode([(c.id, c.lease_token, c.result) for c in rows]).decode(),
     })
     return _lost([c.id for c in rows], reply)
 

@@ -1,5 +1,8 @@
 -- Complete: RUNNING -> DONE, only for the holder of the current lease token; a batch in one
 -- statement. Returns the ids completed (the caller reports the others as lost).
+-- The batch is one JSON document of [id, lease token, result in base64 or null] rows: psycopg
+-- dumps a list parameter element by element in Python (a regex search each), which took 9%
+-- of a draining worker's time holding the GIL; msgspec writes the JSON text in C.
 WITH clock AS (
     SELECT coalesce(%(now)s::float8, extract(epoch FROM clock_timestamp())::float8) AS now
 )
@@ -10,8 +13,8 @@ SET state = 'DONE',
     expires_at = clock.now + t.result_ttl_seconds,
     lease_token = NULL,
     lease_expires_at = NULL
-FROM unnest(%(ids)s::text[], %(lease_tokens)s::text[], %(results)s::bytea[])
-         AS b(id, lease_token, result),
+FROM (SELECT e->>0 AS id, e->>1 AS lease_token, decode(e->>2, 'base64') AS result
+      FROM jsonb_array_elements(%(batch)s::jsonb) AS e) AS b,
      clock
 WHERE t.id = b.id AND t.state = 'RUNNING' AND t.lease_token = b.lease_token
 RETURNING t.id
