@@ -27,12 +27,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -59,17 +62,28 @@ def can_run_apart(url: str, options: dict[str, Any]) -> bool:
 
 
 class LeaseKeeper:
+    """The worker's side. The keeper is forked when this process has a single thread (the
+    worker creates it before anything starts one): a fresh interpreter importing a backend
+    costs about 0.2 s of CPU, which beside a worker draining at full speed on two cores was a
+    sixth of the throughput. Otherwise (threads already running, where a fork may copy a lock
+    some other thread held) it is a fresh interpreter; not multiprocessing, whose spawned
+    child re-imports the parent's ``__main__`` (a user's script without a main guard would
+    start again)."""
+
     def __init__(self, url: str, options: dict[str, Any], worker_id: str,
                  lease_seconds: float, interval_seconds: float) -> None:
-        # A fresh interpreter, not multiprocessing: a spawned child re-imports the parent's
-        # ``__main__``, which in a user's script without a main guard would start it again.
         parent_end, child_end = socket.socketpair()
-        config = json.dumps([url, options, worker_id, lease_seconds, interval_seconds])
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", "import conveyor.worker.lease_keeper as k; k.main()",
-             str(child_end.fileno()), config],
-            pass_fds=[child_end.fileno()], stdin=subprocess.DEVNULL,
-        )
+        config = [url, options, worker_id, lease_seconds, interval_seconds]
+        self.process: subprocess.Popen[bytes] | Forked
+        if (hasattr(os, "fork") and threading.active_count() == 1
+                and threading.current_thread() is threading.main_thread()):
+            self.process = _fork(parent_end, child_end, config)
+        else:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", "import conveyor.worker.lease_keeper as k; k.main()",
+                 str(child_end.fileno()), json.dumps(config)],
+                pass_fds=[child_end.fileno()], stdin=subprocess.DEVNULL,
+            )
         child_end.close()
         self._conn = Connection(parent_end.detach())
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -142,17 +156,72 @@ class LeaseKeeper:
 
 def main() -> None:
     """The keeper's entry point: ``python -c ... <fd> <json config>`` (see ``LeaseKeeper``)."""
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when we stop
-    conn = Connection(int(sys.argv[1]))
-    url, options, worker_id, lease_seconds, interval_seconds = json.loads(sys.argv[2])
+    _run(Connection(int(sys.argv[1])), json.loads(sys.argv[2]))
+
+
+def _run(conn: Connection, config: list[Any]) -> None:
+    url, options, worker_id, lease_seconds, interval_seconds = config
     try:
         _serve(conn, url, options, worker_id, lease_seconds, interval_seconds)
     except (EOFError, OSError):
         pass  # the worker is gone (stopped, or killed): its leases lapse as designed
     except Exception as exc:  # the loop heartbeats on when we are gone; say why, once
         log.warning("lease keeper stopped: %s", exc)
+
+
+def _fork(parent_end: socket.socket, child_end: socket.socket, config: list[Any]) -> Forked:
+    pid = os.fork()
+    if pid:
+        return Forked(pid)
+    # The child. It owns nothing of the worker's: it never returns into the worker's code,
+    # never finalizes the worker's objects (an inherited database connection closed here
+    # would end the worker's session too: gc.freeze keeps the collector off them), and leaves
+    # through os._exit, running no atexit handler of the worker's.
+    code = 0
+    try:
+        gc.freeze()
+        signal.set_wakeup_fd(-1)  # the worker's loop reads signal numbers from that pipe
+        for signum in (signal.SIGTERM, signal.SIGUSR1):
+            signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when we stop
+        parent_end.close()
+        _run(Connection(child_end.detach()), config)
+    except BaseException:  # nothing may propagate into the worker's frames
+        code = 1
+    finally:
+        os._exit(code)
+
+
+class Forked:
+    """A forked keeper behind the part of ``subprocess.Popen`` the worker uses."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped by someone else: gone all the same
+                self.returncode = -1
+            else:
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("lease keeper", timeout)
+            time.sleep(0.005)
+        return code
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
 
 
 def _serve(conn: Connection, url: str, options: dict[str, Any], worker_id: str,

@@ -214,15 +214,22 @@ class Worker:
         if self._stop_requested:  # stop() came before the loop existed
             self._on_stop()
         backend = self.app.backend
-        started_at = await backend.aexecute(Now())
+        keeper = None
+        if self.heartbeat == "process" and can_run_apart(self.app.url, self.app.backend_options):
+            # First, before the backend or the thread pool start a thread: then it can fork.
+            keeper = LeaseKeeper(self.app.url, self.app.backend_options, self.id, self.lease,
+                                 self.heartbeat_interval)
+        try:
+            started_at = await backend.aexecute(Now())
+        except BaseException:
+            if keeper is not None:
+                keeper.close()
+            raise
         self._executor = Executor(self.app.tasks, self.id, self.concurrency, self._pool,
                                   self.app.max_payload_bytes, backend=backend,
                                   quarantine_after=max(1, self.app.max_worker_lost - 1))
         self._finisher = Finisher(backend, self._settled, self._metrics)
-        keeper = None
-        if self.heartbeat == "process" and can_run_apart(self.app.url, self.app.backend_options):
-            keeper = LeaseKeeper(self.app.url, self.app.backend_options, self.id, self.lease,
-                                 self.heartbeat_interval)
+        if keeper is not None:
             keeper.listen(self._on_lost)
         self._heartbeat = Heartbeat(
             backend, self.id, self.queues, self.concurrency, self.lease, started_at,
