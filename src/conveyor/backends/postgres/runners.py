@@ -3,11 +3,11 @@
 They are the only code that differs between the two worlds, and they know nothing about any
 transition. A transaction runs in pipeline mode with its own BEGIN and COMMIT statements: BEGIN
 (and the durable ``SET LOCAL``) travel with the first step, COMMIT with the last, so a
-transaction costs one round trip per step whose reply the plan reads, and an enqueue (whose
-replies nobody reads) one in all. psycopg's ``transaction()`` block would sync after BEGIN and
-again after COMMIT, and leaving the pipeline syncs once more: four round trips, most of an
-enqueue's ~1 ms on this machine, and the producer's share of the pickup latency. A plan that
-streams rows with COPY is pipelined between its COPYs (see ``_drive_transaction_sync``).
+transaction costs one round trip per step whose reply the plan reads. psycopg's
+``transaction()`` block would sync after BEGIN and again after COMMIT, and leaving the pipeline
+syncs once more: a transaction whose replies nobody reads took four round trips, not one. A
+plan that streams rows with COPY is pipelined between its COPYs (see
+``_drive_transaction_sync``).
 """
 
 from __future__ import annotations
