@@ -58,13 +58,13 @@ def read_between() -> Plan[int]:
 def run(url: str, plan: Plan[Any], asynchronous: bool) -> Any:
     if not asynchronous:
         with psycopg.connect(url, autocommit=True) as conn:
-            result = run_sync(conn, plan, transaction=True, durable=True, streams=True)
+            result = run_sync(conn, plan, transaction=True)
             assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
             return result
 
     async def go() -> Any:
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-            result = await run_async(conn, plan, transaction=True, durable=True, streams=True)
+            result = await run_async(conn, plan, transaction=True)
             assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
             return result
 
@@ -131,11 +131,11 @@ def test_a_plan_without_statements_sends_nothing(url: str, asynchronous: bool) -
 
 
 def test_unread_statements_and_the_commit_cost_one_round_trip(url: str) -> None:
-    """BEGIN, the durable SET LOCAL, three inserts and COMMIT travel together: one sync, one
+    """BEGIN, three inserts and COMMIT travel together: one sync, one
     round trip (a ``transaction()`` block inside a pipeline costs four)."""
     with psycopg.connect(url, autocommit=True) as conn:
         trace = protocol_trace(conn, lambda: run_sync(conn, inserts(1, 2, 3),
-                                                       transaction=True, durable=True))
+                                                       transaction=True))
     assert trace.count("ReadyForQuery") == 1, trace
     assert rows(url) == [1, 2, 3]
 
@@ -143,7 +143,7 @@ def test_unread_statements_and_the_commit_cost_one_round_trip(url: str) -> None:
 def test_a_step_that_reads_a_reply_costs_one_more_round_trip(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         trace = protocol_trace(conn, lambda: run_sync(conn, read_between(),
-                                                       transaction=True, durable=False))
+                                                       transaction=True))
     assert trace.count("ReadyForQuery") == 2, trace
 
 

@@ -109,8 +109,7 @@ class PostgresBackend:
         try:
             with self._unavailable(), pool.connection() as conn:
                 result = run_sync(conn, plan, transaction=spec.transaction,
-                                  durable=spec.durable, relaxed=spec.relaxed,
-                                  streams=spec.streams)
+                                  relaxed=spec.relaxed)
         except BackendUnavailable:
             self._drop_sync_pool(pool)
             raise
@@ -127,8 +126,7 @@ class PostgresBackend:
             with self._unavailable():
                 async with pool.connection() as conn:
                     result = await run_async(conn, plan, transaction=spec.transaction,
-                                             durable=spec.durable, relaxed=spec.relaxed,
-                                             streams=spec.streams)
+                                             relaxed=spec.relaxed)
         except BackendUnavailable:
             self._drop_async_pool(pool)
             raise
@@ -147,7 +145,7 @@ class PostgresBackend:
             )
         self._ensure_schema()
         plan: plans.Plan[T] = self._spec(op).plan(op, self._now())
-        return run_sync(connection, plan, transaction=False, durable=False)
+        return run_sync(connection, plan, transaction=False)
 
     async def aexecute_on(self, connection: Any, op: base.Transition[T]) -> T:
         """:meth:`execute_on` for a psycopg ``AsyncConnection``."""
@@ -159,7 +157,7 @@ class PostgresBackend:
         if not self._schema_ready:
             await asyncio.to_thread(self._ensure_schema)
         plan: plans.Plan[T] = self._spec(op).plan(op, self._now())
-        return await run_async(connection, plan, transaction=False, durable=False)
+        return await run_async(connection, plan, transaction=False)
 
     def run_transactional(
         self, claimed: base.ClaimedTask, body: Callable[[psycopg.Connection[Any]], bytes | None]
@@ -179,8 +177,7 @@ class PostgresBackend:
                     op = base.Complete(
                         [base.Completion(claimed.id, claimed.lease_token, result, claimed.queue)]
                     )
-                    if run_sync(conn, plans.complete(op, self._now()), transaction=False,
-                                durable=False):
+                    if run_sync(conn, plans.complete(op, self._now()), transaction=False):
                         raise _Rollback
             except _Rollback:
                 return False

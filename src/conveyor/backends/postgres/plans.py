@@ -48,7 +48,7 @@ class Statement:
     runs after this one and sees its changes). Its reply is empty."""
     rows: Sequence[tuple[Any, ...]] | None = None
     """A ``COPY ... FROM STDIN (FORMAT BINARY)`` statement: the rows it streams, typed by
-    ``types`` (only in a Spec with ``streams``). Its reply has the row count."""
+    ``types`` (only in a Spec with ``transaction``). Its reply has the row count."""
     types: Sequence[str] = ()
 
     @property
@@ -73,17 +73,11 @@ class Spec:
     transaction: bool = False
     """Several statements that must commit together (one statement is atomic on its own and
     runs in autocommit: one round trip)."""
-    durable: bool = False
-    """Commit with ``synchronous_commit = on`` whatever the session's setting (enqueue)."""
     relaxed: bool = False
     """Commit without waiting for the WAL flush (claim: a lost claim leaves tasks PENDING).
     Without ``transaction`` each statement stands alone (a crash between two leaves a valid
     state) and the runner pipelines them: one round trip per step whose reply is read."""
     writes: bool = True
-    streams: bool = False
-    """The plan streams rows with COPY, which pipeline mode cannot carry: the runner pipelines
-    the statements between COPYs (with ``transaction``: BEGIN with the first, COMMIT with the
-    last)."""
 
 
 _JSON = msgspec.json.Encoder()
@@ -430,7 +424,7 @@ def now(op: base.Now, now: float | None) -> Plan[float]:
     return float(reply.rows[0][0])
 
 
-ENQUEUE_COPY = Spec(enqueue_copy, transaction=True, durable=True, streams=True)
+ENQUEUE_COPY = Spec(enqueue_copy, transaction=True)
 
 
 def spec_for(op: base.Transition[Any]) -> Spec | None:

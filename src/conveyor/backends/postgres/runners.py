@@ -2,7 +2,7 @@
 
 They are the only code that differs between the two worlds, and they know nothing about any
 transition. A transaction runs in pipeline mode with its own BEGIN and COMMIT statements: BEGIN
-(and the durable ``SET LOCAL``) travel with the first step, COMMIT with the last, so a
+(and a relaxed ``SET LOCAL``) travel with the first step, COMMIT with the last, so a
 transaction costs one round trip per step whose reply the plan reads. psycopg's
 ``transaction()`` block would sync after BEGIN and again after COMMIT, and leaving the pipeline
 syncs once more: a transaction whose replies nobody reads took four round trips, not one. A
@@ -24,8 +24,6 @@ from conveyor.backends.postgres.plans import Plan, Reply, Statement
 T = TypeVar("T")
 NO_REPLY = Reply([], -1)
 
-DURABLE_SQL = "SET LOCAL synchronous_commit = on"
-"""Enqueue returns only once its commit is flushed, whatever the session or role's setting."""
 RELAXED_SQL = "SET LOCAL synchronous_commit = off"
 """A claim need not wait for its WAL flush: if a crash loses it, its tasks are simply still
 PENDING (they were never started), so at-least-once holds; the flush is off the pickup path.
@@ -36,8 +34,8 @@ waiter polls it (a read of shared memory) instead of the tables."""
 
 
 def run_sync(
-    conn: psycopg.Connection[Any], plan: Plan[T], *, transaction: bool, durable: bool,
-    relaxed: bool = False, streams: bool = False,
+    conn: psycopg.Connection[Any], plan: Plan[T], *, transaction: bool,
+    relaxed: bool = False,
 ) -> T:
     """Run ``plan`` on ``conn``: in a transaction of its own when asked, else on whatever the
     connection is in (autocommit for the pool's; the caller's open transaction for
@@ -48,8 +46,8 @@ def run_sync(
     what travels together up to the sync that ends it forms one implicit transaction, committed
     without waiting for the WAL flush. A claim then costs one round trip (leaving a pipeline
     sends a sync of its own, so one held open across steps would cost one more)."""
-    if transaction or streams:
-        return _drive_transaction_sync(conn, plan, _setting(durable, relaxed))
+    if transaction:
+        return _drive_transaction_sync(conn, plan, [RELAXED_SQL] if relaxed else [])
     if relaxed:
         return _drive_relaxed_sync(conn, plan)
     return _drive_sync(conn, plan)
@@ -74,10 +72,6 @@ def _drive_relaxed_sync(conn: psycopg.Connection[Any], plan: Plan[T]) -> T:
         return done.value
     finally:
         cursor.close()
-
-
-def _setting(durable: bool, relaxed: bool) -> list[str]:
-    return [DURABLE_SQL] if durable else [RELAXED_SQL] if relaxed else []
 
 
 def _drive_transaction_sync(
@@ -169,13 +163,6 @@ def _drive_sync(conn: psycopg.Connection[Any], plan: Plan[T]) -> T:
     try:
         statement = next(plan)
         while True:
-            if statement.rows is not None:
-                with cursor.copy(statement.sql) as copy:
-                    copy.set_types(statement.types)
-                    for row in statement.rows:
-                        copy.write_row(row)
-                statement = plan.send(Reply([], cursor.rowcount))
-                continue
             cursor.execute(statement.sql, statement.params)
             rows = cursor.fetchall() if cursor.description is not None else []
             statement = plan.send(Reply(rows, cursor.rowcount))
@@ -186,12 +173,12 @@ def _drive_sync(conn: psycopg.Connection[Any], plan: Plan[T]) -> T:
 
 
 async def run_async(
-    conn: psycopg.AsyncConnection[Any], plan: Plan[T], *, transaction: bool, durable: bool,
-    relaxed: bool = False, streams: bool = False,
+    conn: psycopg.AsyncConnection[Any], plan: Plan[T], *, transaction: bool,
+    relaxed: bool = False,
 ) -> T:
     """The same as :func:`run_sync`, awaiting each round trip."""
-    if transaction or streams:
-        return await _drive_transaction_async(conn, plan, _setting(durable, relaxed))
+    if transaction:
+        return await _drive_transaction_async(conn, plan, [RELAXED_SQL] if relaxed else [])
     if relaxed:
         return await _drive_relaxed_async(conn, plan)
     return await _drive_async(conn, plan)
@@ -272,13 +259,6 @@ async def _drive_async(conn: psycopg.AsyncConnection[Any], plan: Plan[T]) -> T:
     try:
         statement = next(plan)
         while True:
-            if statement.rows is not None:
-                async with cursor.copy(statement.sql) as copy:
-                    copy.set_types(statement.types)
-                    for row in statement.rows:
-                        await copy.write_row(row)
-                statement = plan.send(Reply([], cursor.rowcount))
-                continue
             await cursor.execute(statement.sql, statement.params)
             rows = await cursor.fetchall() if cursor.description is not None else []
             statement = plan.send(Reply(rows, cursor.rowcount))
