@@ -122,12 +122,20 @@ def test_a_step_that_reads_a_reply_stays_in_the_transaction(url: str, asynchrono
     assert rows(url) == [1, 11]
 
 
-def test_a_plan_without_statements_sends_nothing(url: str, asynchronous: bool) -> None:
-    def empty() -> Plan[str]:
-        return "nothing"
-        yield  # a generator that returns at once
+def empty() -> Plan[str]:
+    return "nothing"
+    yield  # a generator that returns at once
 
+
+def test_a_plan_without_statements_returns_its_value(url: str, asynchronous: bool) -> None:
     assert run(url, empty(), asynchronous) == "nothing"
+
+
+def test_a_plan_without_statements_sends_nothing(url: str) -> None:
+    """No BEGIN, no COMMIT: an empty batch costs no round trip at all."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        trace = protocol_trace(conn, lambda: run_sync(conn, empty(), transaction=True))
+    assert trace == ""
 
 
 def test_unread_statements_and_the_commit_cost_one_round_trip(url: str) -> None:
