@@ -15,7 +15,8 @@ from conveyor.backends.redis.backend import SCRIPTS, RedisBackend
 
 
 def test_one_script_per_transition() -> None:
-    assert sorted(SCRIPTS) == sorted(transition_names())
+    """And ``offer``, which moves no task: a waiting worker's offer to take one (handoff.py)."""
+    assert sorted(SCRIPTS) == sorted([*transition_names(), "offer"])
 
 
 def test_every_script_has_a_header_of_keys_argv_and_returns() -> None:

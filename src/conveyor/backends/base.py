@@ -120,6 +120,18 @@ class ClaimedTask:
 
 
 @dataclass(frozen=True, slots=True)
+class Waiter:
+    """A worker in :meth:`Backend.wait_for_work`, for backends that hand a new task straight
+    to a waiting worker instead of waking it to claim."""
+
+    worker_id: str
+    lease_seconds: float
+    open: bool
+    """Whether it would start a task at once (a free slot, nothing buffered): only then is
+    a task handed to it."""
+
+
+@dataclass(frozen=True, slots=True)
 class Lease:
     id: str
     lease_token: str
@@ -504,14 +516,25 @@ class Backend(Protocol):
         """The same, from async code."""
         ...
 
-    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+    async def wait_for_work(self, queues: Sequence[str], timeout: float,
+                            waiter: Waiter | None = None) -> list[ClaimedTask]:
         """Return when work may have arrived in ``queues`` since this process's last ``Claim``,
         or after ``timeout`` seconds.
 
         Measured from the last claim, not from the call, so an enqueue that lands between a
         claim that found nothing and this wait is not missed. A hint, not a promise: callers
         claim afterwards and may find nothing.
+
+        A backend that hands tasks over (Redis on one server) may instead return tasks it
+        leased to ``waiter`` while it waited: they are claimed already, and the caller runs
+        them without claiming. Others return an empty list.
         """
+        ...
+
+    async def withdraw(self, queues: Sequence[str], waiter: Waiter) -> list[ClaimedTask]:
+        """``waiter`` stops waiting for ``queues``: nothing is handed to it from now on.
+        Returns the tasks handed to it that it has not received yet (leased to it: the caller
+        releases or runs them)."""
         ...
 
     async def wait_for_urgent(self, queues: Sequence[str], timeout: float) -> int | None:

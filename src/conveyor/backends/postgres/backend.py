@@ -186,11 +186,19 @@ class PostgresBackend:
 
     # -- wake-ups --------------------------------------------------------------------------------
 
-    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+    async def wait_for_work(self, queues: Sequence[str], timeout: float,
+                            waiter: base.Waiter | None = None) -> list[base.ClaimedTask]:
+        """Waits for a notification (:mod:`listener`). Hands nothing over."""
         listener = self._ensure_listener()
         seen = self._seen_at_claim
         since = seen[1] if seen is not None and seen[0] is listener else listener.mark()
         await listener.wait(since, queues, timeout)
+        return []
+
+    async def withdraw(self, queues: Sequence[str], waiter: base.Waiter
+                       ) -> list[base.ClaimedTask]:
+        """Nothing to withdraw: no task is handed over here."""
+        return []
 
     async def wait_for_urgent(self, queues: Sequence[str], timeout: float) -> int | None:
         """No urgent announcements here (``signals_priority`` is false): the worker claims

@@ -55,7 +55,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from conveyor.backends import base
-from conveyor.backends.redis import keys
+from conveyor.backends.redis import handoff, keys
 from conveyor.backends.redis.checks import DURABILITY_MODES, startup_check
 from conveyor.backends.redis.connections import use_async_connections
 from conveyor.backends.redis.plans import Command, Each, Eval, Plan, Planner
@@ -114,6 +114,9 @@ class RedisBackend:
         self._watches: dict[int, tuple[asyncio.AbstractEventLoop, SignalWatch]] = {}
         self._urgent: dict[int, tuple[asyncio.AbstractEventLoop, UrgentWatch]] = {}
         self._keepers: list[Any] = []
+        self._offering: set[str] = set()
+        """Waiters whose offers may stand (see :mod:`handoff`): a closed one withdraws them."""
+        self._offer_loaded = False
         self._inherited: list[Any] = []  # a parent's clients: never used, never closed here
 
     # -- runners ---------------------------------------------------------------------------------
@@ -215,7 +218,8 @@ class RedisBackend:
 
     # -- wake-ups --------------------------------------------------------------------------------
 
-    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+    async def wait_for_work(self, queues: Sequence[str], timeout: float,
+                            waiter: base.Waiter | None = None) -> list[base.ClaimedTask]:
         """Block on the queues' signal lists (BLPOP) until a token arrives or ``timeout``.
 
         A producer pushes a token per task (enqueue, retry, release, recovery; capped per
@@ -225,10 +229,14 @@ class RedisBackend:
         each token wakes one waiter, not every idle worker at once. A partitioned queue waits on
         every partition's list. On a cluster, where one BLPOP cannot span slots, watcher tasks
         pop per tag instead (:mod:`wakeups`).
+
+        On one server a ``waiter`` also watches its inboxes, ahead of the signal lists, and
+        when it is open it offers to take a task at once, in the same round trip as each BLPOP
+        (:mod:`handoff`): a task handed over returns here, claimed already.
         """
         if not queues:
             await asyncio.sleep(max(0.0, timeout))
-            return
+            return []
         client = await self._aclient()
         tags = [tag for q in queues for tag in self._planner.partitions.tags(q)]
         if self.cluster:
@@ -237,10 +245,11 @@ class RedisBackend:
             except BackendUnavailable as exc:
                 log.warning("%s", exc)
                 await asyncio.sleep(min(max(timeout, 0.0), 0.5))
-                return
+                return []
             await self._watch(client).wait(tags, timeout)
-            return
-        signals = [keys.tag_keys(tag).signal for tag in tags]
+            return []
+        inboxes = [] if waiter is None else handoff.inboxes(tags, waiter)
+        watched = inboxes + [keys.tag_keys(tag).signal for tag in tags]
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) >= 0.001:
             try:
@@ -249,17 +258,77 @@ class RedisBackend:
                     # server; and ending a stretch early, because Redis notices a blocking
                     # timeout only on its cron tick (every 100 ms at the default hz 10).
                     chunk = min(left - FINAL_STRETCH_SECONDS, self._socket_timeout - 0.5)
-                    if await client.blpop(signals, timeout=chunk):
-                        return
+                    popped = await self._blocking_pop(client, watched, chunk, tags, waiter)
+                    if popped:
+                        return self._handed(popped[0], [popped[1]], inboxes)
                 else:
                     # The last stretch before a due time is polled, so a delayed task starts
                     # within milliseconds of due instead of up to a cron tick late.
-                    if await client.lmpop(len(signals), *signals, direction="LEFT"):
-                        return
+                    popped = await client.lmpop(len(watched), *watched, direction="LEFT")
+                    if popped:
+                        return self._handed(popped[0], popped[1], inboxes)
                     await asyncio.sleep(min(left, FINAL_STRETCH_POLL_SECONDS))
             except _UNAVAILABLE as exc:
                 log.warning("redis %s: waiting for work failed: %s", self.url, exc)
                 await asyncio.sleep(min(max(left, 0.0), 0.5))
+        return []
+
+    async def _blocking_pop(self, client: Any, watched: list[str], seconds: float,
+                            tags: list[str], waiter: base.Waiter | None) -> Any:
+        """BLPOP over ``watched``, after the offer ``waiter`` makes (or withdraws) in the same
+        round trip. The first offer of a client goes alone, to load the script if it must."""
+        call = None
+        if waiter is not None and (waiter.open or waiter.worker_id in self._offering):
+            hold = seconds + handoff.OFFER_MARGIN_SECONDS if waiter.open else 0.0
+            call = handoff.offer(tags, waiter, hold, self._planner.now_arg())
+            if waiter.open:
+                self._offering.add(waiter.worker_id)
+            else:
+                self._offering.discard(waiter.worker_id)
+        if call is None:
+            return await client.blpop(watched, timeout=seconds)
+        if not self._offer_loaded:
+            await self._acall(client, call)
+            self._offer_loaded = True
+            return await client.blpop(watched, timeout=seconds)
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.evalsha(SCRIPTS[call.script].sha, len(call.keys), *call.keys, *call.args)
+            pipe.blpop(watched, timeout=seconds)
+            offered, popped = await pipe.execute(raise_on_error=False)
+        if isinstance(offered, NoScriptError):
+            self._offer_loaded = False  # a flushed or restarted server: load it next time
+        elif isinstance(offered, BaseException):
+            log.warning("redis %s: offering to take work failed: %s", self.url, offered)
+        if isinstance(popped, BaseException):
+            raise popped
+        return popped
+
+    @staticmethod
+    def _handed(key: bytes, entries: list[bytes], inboxes: list[str]
+                ) -> list[base.ClaimedTask]:
+        """What a pop brought: tasks handed over from an inbox, or (from a signal list) none."""
+        if key.decode() not in inboxes:
+            return []
+        return [handoff.handed(entry) for entry in entries]
+
+    async def withdraw(self, queues: Sequence[str], waiter: base.Waiter
+                       ) -> list[base.ClaimedTask]:
+        """Withdraw the offers first, then empty the inboxes: once the offers are gone no
+        enqueue pushes into them, so nothing lands after the pops."""
+        self._offering.discard(waiter.worker_id)
+        if self.cluster or not queues:
+            return []
+        client = await self._aclient()
+        tags = [tag for q in queues for tag in self._planner.partitions.tags(q)]
+        try:
+            await self._acall(client, handoff.offer(tags, waiter, 0.0, self._planner.now_arg()))
+            async with client.pipeline(transaction=False) as pipe:
+                for inbox in handoff.inboxes(tags, waiter):
+                    pipe.lpop(inbox, handoff.INBOX_DRAIN)
+                drained = await pipe.execute()
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(exc) from exc
+        return [handoff.handed(entry) for entries in drained for entry in entries or ()]
 
     async def wait_for_urgent(self, queues: Sequence[str], timeout: float) -> int | None:
         """The highest priority announced on the queues' urgent streams since the previous
@@ -353,6 +422,7 @@ class RedisBackend:
                                     self._urgent]
                 self._sync, self._async, self._keepers = None, {}, []
                 self._watches, self._urgent = {}, {}
+                self._offering = set()
                 self._pid = pid
         return True
 

@@ -21,6 +21,18 @@ Per queue ``q`` (one "group" of keys, always passed to a script in this order)::
     conveyor:{q}:urgent     stream  one entry {p: priority} per enqueue that put a task ahead of
                                     every task already waiting (capped): busy workers read it
                                     to claim urgent work at once (see wakeups.py)
+    conveyor:{q}:idle       zset    the offers of idle workers waiting on this queue, by
+                                    deadline (epoch seconds): member = msgpack [inbox key,
+                                    worker id, lease seconds] (see :func:`offer`)
+
+Per queue and waiting worker ``w``::
+
+    conveyor:{q}:inbox:{w}  list    tasks enqueue.lua leased straight to ``w`` (a hand-off, see
+                                    handoff.py), each one RESP-encoded claim row
+
+The inbox is the one key a script finds in data rather than in KEYS: enqueue.lua pushes to the
+inbox named in the offer it takes. It carries the queue's tag, so it shares the slot of the
+keys the script was given.
 
 Each state has exactly one index, so counts are ZCARDs and a task is in one index at a time.
 
@@ -67,6 +79,8 @@ import re
 import zlib
 from typing import NamedTuple
 
+from msgspec import msgpack
+
 from conveyor.ids import canonical_uuid
 
 PREFIX = "conveyor"
@@ -99,6 +113,7 @@ class QueueKeys(NamedTuple):
     dead: str
     signal: str
     urgent: str
+    idle: str
 
 
 GROUP_SIZE = len(QueueKeys._fields)
@@ -134,6 +149,17 @@ def totals(tag: str) -> str:
 def minutes(tag: str) -> str:
     """'<minute>:<name>' -> count of that minute, of one tag."""
     return f"{PREFIX}:{{{tag}}}:minutes"
+
+
+def inbox(tag: str, worker_id: str) -> str:
+    """Where enqueue.lua hands tasks of ``tag`` to the waiting worker ``worker_id``."""
+    return f"{PREFIX}:{{{tag}}}:inbox:{worker_id}"
+
+
+def offer(tag: str, worker_id: str, lease_seconds: float) -> bytes:
+    """A worker's member in the ``idle`` zset of ``tag``: the same bytes every time (a renewed
+    offer moves its deadline instead of adding a member), read by enqueue.lua."""
+    return msgpack.encode([inbox(tag, worker_id), worker_id, float(lease_seconds)])
 
 
 def metrics(tags: list[str]) -> list[str]:

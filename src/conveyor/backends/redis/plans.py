@@ -52,7 +52,8 @@ class Planner(ReadPlans):
         plan: Plan[T] = method(op)
         return plan
 
-    def _now(self) -> str:
+    def now_arg(self) -> str:
+        """The clock override every script takes as ARGV[1] ('' = Redis TIME)."""
         return "" if self.clock is None else repr(float(self.clock()))
 
     # -- tasks -----------------------------------------------------------------------------------
@@ -68,7 +69,7 @@ class Planner(ReadPlans):
 
         def args(call_tags: list[str]) -> list[Arg]:
             group = {tag: i + 1 for i, tag in enumerate(call_tags)}
-            argv: list[Arg] = [self._now(), len(call_tags), *call_tags]
+            argv: list[Arg] = [self.now_arg(), len(call_tags), *call_tags]
             for t, tag in zip(op.tasks, placed, strict=True):
                 if tag in group:
                     argv += [
@@ -105,8 +106,9 @@ class Planner(ReadPlans):
         if not self.layout.cluster:
             reply = yield Eval("claim", [keys.SEQUENCE, *keys.groups(tags),
                                          *map(keys.paused, tags)], [
-                self._now(), op.worker_id, op.limit, float(op.lease_seconds), op.oldest_first,
+                self.now_arg(), op.worker_id, op.limit, float(op.lease_seconds), op.oldest_first,
                 len(tags), *map(keys.queue_of, tags), os.urandom(8).hex(), op.min_priority,
+                *(keys.offer(tag, op.worker_id, op.lease_seconds) for tag in tags),
             ])
             got = _claimed_all(reply)
         else:
@@ -152,7 +154,7 @@ class Planner(ReadPlans):
         # token alone (see _lease_tags).
         salt = f"{keys.partition_of(tag)}.{os.urandom(8).hex()}"
         return Eval("claim", [self.layout.sequence(tag), *keys.groups([tag]), keys.paused(tag)], [
-            self._now(), op.worker_id, limit, float(op.lease_seconds), oldest_first, 1,
+            self.now_arg(), op.worker_id, limit, float(op.lease_seconds), oldest_first, 1,
             keys.queue_of(tag), salt, op.min_priority,
         ])
 
@@ -212,7 +214,7 @@ class Planner(ReadPlans):
         def args(call_tags: list[str]) -> list[Arg]:
             group = {tag: n + 1 for n, tag in enumerate(call_tags)}
             every = len(call_tags) == len(tags)
-            argv: list[Arg] = [self._now(), *leading]
+            argv: list[Arg] = [self.now_arg(), *leading]
             for item, where in zip(items, candidates, strict=True):
                 if every or any(tag in group for tag in where):
                     argv += [group[where[0]] if len(where) == 1 else 0,
@@ -249,7 +251,7 @@ class Planner(ReadPlans):
             return base.Recovered(0, 0)
         replies = yield from self._spread(
             "recover_expired", tags, [self.layout.sequence],
-            lambda _: [self._now(), op.max_worker_lost, op.limit],
+            lambda _: [self.now_arg(), op.max_worker_lost, op.limit],
         )
         per_queue: dict[str, tuple[int, int]] = {}
         for call_tags, reply in replies:
@@ -276,7 +278,7 @@ class Planner(ReadPlans):
         tags = yield from self._registered()
         if not ids or not tags:
             return []
-        args: list[Arg] = [self._now()]
+        args: list[Arg] = [self.now_arg()]
         for task_id in ids:
             args += [0, keys.encode_id(task_id)]
         trail = [keys.totals, keys.minutes] if metrics else []
@@ -294,7 +296,7 @@ class Planner(ReadPlans):
 
     def _Prune(self, op: base.Prune) -> Plan[int]:
         tags = yield from self._registered()
-        argv: list[Arg] = [self._now(), float(op.worker_silence_seconds), PRUNE_LIMIT]
+        argv: list[Arg] = [self.now_arg(), float(op.worker_silence_seconds), PRUNE_LIMIT]
         if not self.layout.cluster:
             deleted = int((yield Eval(
                 "prune", [keys.IDEMPOTENCY, keys.WORKERS, *keys.groups(tags)], argv)))
@@ -311,7 +313,7 @@ class Planner(ReadPlans):
         if tags:  # recording nothing prunes each tag's old per-minute fields
             yield from self._spread(
                 "record_metrics", tags, [],
-                lambda _: [self._now(), float(op.metrics_retention_seconds)],
+                lambda _: [self.now_arg(), float(op.metrics_retention_seconds)],
                 trail=[keys.totals, keys.minutes], grouped=False)
         return deleted
 
@@ -325,7 +327,7 @@ class Planner(ReadPlans):
 
         def args(call_tags: list[str]) -> list[Arg]:
             group = {tag: i + 1 for i, tag in enumerate(call_tags)}
-            argv: list[Arg] = [self._now(), float(op.retention_seconds)]
+            argv: list[Arg] = [self.now_arg(), float(op.retention_seconds)]
             for c in op.counts:
                 if c.queue in group:
                     argv += [group[c.queue], c.minute, c.name, repr(float(c.value))]
@@ -367,7 +369,8 @@ class Planner(ReadPlans):
             yield Command(("SADD", keys.QUEUES, *tags))
         calls = tuple(
             Eval("pause_queue", [keys.paused(tag), keys.tag_keys(tag).signal,
-                                 layout.registry(tag)], [tag, int(op.paused)])
+                                 layout.registry(tag), keys.tag_keys(tag).idle],
+                 [tag, int(op.paused)])
             for tag in tags
         )
         yield calls[0] if len(calls) == 1 else Each(calls)
@@ -377,7 +380,7 @@ class Planner(ReadPlans):
     def _RegisterWorker(self, op: base.RegisterWorker) -> Plan[None]:
         w = op.worker
         yield Eval("register_worker", [keys.WORKERS], [
-            self._now(), w.id, w.host, w.pid, w.concurrency, w.busy, float(w.started_at),
+            self.now_arg(), w.id, w.host, w.pid, w.concurrency, w.busy, float(w.started_at),
             *w.queues,
         ])
 
@@ -400,7 +403,7 @@ class Planner(ReadPlans):
 
     def _AcquireLock(self, op: base.AcquireLock) -> Plan[bool]:
         reply = yield Eval("acquire_lock", [keys.lock(op.name)],
-                           [self._now(), op.holder, float(op.ttl_seconds)])
+                           [self.now_arg(), op.holder, float(op.ttl_seconds)])
         return bool(reply)
 
     def _ReleaseLock(self, op: base.ReleaseLock) -> Plan[None]:
@@ -421,7 +424,7 @@ class Planner(ReadPlans):
         ]
 
     def _Now(self, op: base.Now) -> Plan[float]:
-        reply = yield Eval("now", [], [self._now()])
+        reply = yield Eval("now", [], [self.now_arg()])
         return float(reply)
 
 

@@ -150,7 +150,9 @@ class SQLiteBackend:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread(), self.execute, op)
 
-    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+    async def wait_for_work(self, queues: Sequence[str], timeout: float,
+                            waiter: base.Waiter | None = None) -> list[base.ClaimedTask]:
+        """Polls the database's change counter. Hands nothing over (returns an empty list)."""
         deadline = time.monotonic() + timeout
         start = self._version_at_claim or self._version(work_only=True)
         while time.monotonic() < deadline:
@@ -165,7 +167,13 @@ class SQLiteBackend:
             finally:
                 self._lock.release()
             if changed:
-                return
+                break
+        return []
+
+    async def withdraw(self, queues: Sequence[str], waiter: base.Waiter
+                       ) -> list[base.ClaimedTask]:
+        """Nothing to withdraw: no task is handed over here."""
+        return []
 
     async def wait_for_urgent(self, queues: Sequence[str], timeout: float) -> int | None:
         """No urgent announcements here (``signals_priority`` is false): the worker claims

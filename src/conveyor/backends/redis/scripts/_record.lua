@@ -9,16 +9,17 @@
 --   the task becomes ready again)  22 expires_at  23 number (enqueue order, never changes)
 --   24 attempt_errors (JSON text of the last attempts' errors, written by fail.lua; absent
 --   until the first failure)
--- Times are epoch seconds (floats). A group is the 10 keys of one queue, in keys.py's order:
+-- Times are epoch seconds (floats). A group is the 11 keys of one queue, in keys.py's order:
 --   +0 tasks  +1 ready  +2 scheduled  +3 retrying  +4 leased  +5 done  +6 cancelled  +7 dead
---   +8 signal  +9 urgent
+--   +8 signal  +9 urgent  +10 idle
 local NAME, PAYLOAD, PRIORITY, STATE, ATTEMPTS, MAX_RETRIES, WORKER_LOST = 1, 2, 3, 4, 5, 6, 7
 local CREATED, SCHEDULED, STARTED, COMPLETED, WORKER, ERROR, RESULT = 8, 9, 10, 11, 12, 13, 14
 local KEY, DEAD_REASON, TIMEOUT, RESULT_TTL, TOKEN, LEASE_EXPIRES = 15, 16, 17, 18, 19, 20
 local SEQUENCE, EXPIRES, NUMBER, ATTEMPT_ERRORS = 21, 22, 23, 24
-local GROUP_SIZE = 10
+local GROUP_SIZE = 11
 local TASKS, READY, SCHEDULED_Z, RETRYING, LEASED, DONE, CANCELLED, DEAD, SIGNAL, URGENT =
     0, 1, 2, 3, 4, 5, 6, 7, 8, 9
+local IDLE = 10
 local BAND = 281474976710656 -- 2^48: one priority band of the ready score
 local SIGNAL_CAP = 64        -- wake-up tokens kept per queue: enough to wake 64 idle workers
 local URGENT_CAP = 16        -- urgent entries kept per queue (a reader that missed some still
@@ -114,6 +115,21 @@ local function row(id, queue, rec)
             num(rec[STARTED]), num(rec[COMPLETED]), rec[WORKER], rec[ERROR], rec[RESULT],
             rec[KEY], rec[DEAD_REASON], num(rec[TIMEOUT]), rec[NUMBER],
             rec[ATTEMPT_ERRORS] or false}
+end
+
+-- Leases `rec` to `worker` (the fields every lease sets; the caller moves it to RUNNING with
+-- deadline rec[LEASE_EXPIRES] and stores it), and returns the row the worker receives, in
+-- ClaimedTask's order: id, queue, name, payload, priority, attempts, max_retries, worker_lost,
+-- lease_token, lease_expires_at, created_at, scheduled_at, idempotency_key, timeout_seconds,
+-- result_ttl_seconds.
+local function lease_to(id, queue, rec, worker, token, now, lease)
+    rec[ATTEMPTS] = rec[ATTEMPTS] + 1
+    rec[WORKER], rec[TOKEN], rec[STARTED] = worker, token, now
+    rec[LEASE_EXPIRES] = now + lease
+    return {id, queue, rec[NAME], rec[PAYLOAD], rec[PRIORITY], rec[ATTEMPTS],
+            rec[MAX_RETRIES], rec[WORKER_LOST], token, num(rec[LEASE_EXPIRES]),
+            num(rec[CREATED]), num(rec[SCHEDULED]), rec[KEY], num(rec[TIMEOUT]),
+            num(rec[RESULT_TTL])}
 end
 
 -- Leaves the index of its current state and enters the index of `state` with `score`.

@@ -15,6 +15,8 @@
 -- ARGV[7+G] a random salt (made by the client): the lease tokens are salt:1, salt:2, ..., unique
 --           per claim without sending `limit` random tokens over the wire
 -- ARGV[8+G] the lowest priority to take (0 = any): the worker's urgent claim
+-- ARGV[9+G .. 8+2G] the worker's offer in each queue's idle zset (keys.offer): withdrawn when
+--           the claim takes anything (see handoff.py)
 -- Returns: a flat array, 15 per leased task: id, queue, name, payload, priority, attempts,
 --   max_retries, worker_lost, lease_token, lease_expires_at, created_at, scheduled_at,
 --   idempotency_key, timeout_seconds, result_ttl_seconds
@@ -54,15 +56,9 @@ local function lease_one(g, id)
     local rec = load(key_of(2, g, TASKS), id)
     local token = salt .. ':' .. next_token
     next_token = next_token + 1
-    rec[ATTEMPTS] = rec[ATTEMPTS] + 1
-    rec[WORKER], rec[TOKEN], rec[STARTED] = worker, token, now
-    rec[LEASE_EXPIRES] = now + lease
+    local r = lease_to(id, ARGV[6 + g], rec, worker, token, now, lease)
     defer_move(moves, 2, g, id, rec, 'RUNNING', now + lease)
     store(key_of(2, g, TASKS), id, rec)
-    local r = {id, ARGV[6 + g], rec[NAME], rec[PAYLOAD], rec[PRIORITY], rec[ATTEMPTS],
-               rec[MAX_RETRIES], rec[WORKER_LOST], token, num(rec[LEASE_EXPIRES]),
-               num(rec[CREATED]), num(rec[SCHEDULED]), rec[KEY], num(rec[TIMEOUT]),
-               num(rec[RESULT_TTL])}
     for _, v in ipairs(r) do reply[#reply + 1] = v end
     taken = taken + 1
 end
@@ -108,6 +104,10 @@ flush_moves(moves)
 for g = 1, ngroups do
     if not open_queue[g] or redis.call('EXISTS', key_of(2, g, READY)) == 0 then
         redis.call('DEL', key_of(2, g, SIGNAL))
+    end
+    -- A worker that took work may have no free slot left: its offer no longer holds.
+    if taken > 0 and ARGV[8 + ngroups + g] then
+        redis.call('ZREM', key_of(2, g, IDLE), ARGV[8 + ngroups + g])
     end
 end
 return reply

@@ -1,20 +1,23 @@
 -- Enqueue: new tasks become PENDING (due now) or SCHEDULED (due later), all or none.
 -- An idempotency key already present (or repeated in this batch) returns the task that holds it
 -- instead of writing a new one. A duplicate task id fails the whole batch before any write.
--- Each queue gets one wake-up token per new task (capped), so as many idle workers wake; a
--- delayed task wakes one too, so a worker sleeping until a later due time re-reads it.
+-- A task due now may go straight to a waiting worker instead (take_offer: leased into its
+-- inbox, RUNNING at once). Each queue gets one wake-up token per other new task (capped), so as
+-- many idle workers wake; a delayed task wakes one too, so a worker sleeping until a later due
+-- time re-reads it.
 -- A task due now that goes ahead of every task already waiting in its queue is also announced
 -- on the queue's urgent stream (see announce_urgent), with the batch's highest such priority.
 --
 -- KEYS[1]  conveyor:sequence           string, the sequence counter
 -- KEYS[2]  conveyor:idempotency        hash, key -> task id
 -- KEYS[3]  conveyor:queues             set, the queue registry
--- KEYS[4..] one group per queue (conveyor:{q}:tasks ... :signal, see keys.py)
+-- KEYS[4..] one group per queue (conveyor:{q}:tasks ... :idle, see keys.py); a hand-off also
+--           writes the inbox its offer names (conveyor:{q}:inbox:{worker}, same tag)
 -- KEYS[4+G*GROUP_SIZE..] then per queue its metrics: conveyor:{q}:totals (hash, name -> total)
 --           and conveyor:{q}:minutes (hash, '<minute>:<name>' -> count); each created task
 --           adds 1 to `enqueued` in both
 -- ARGV[1]  now override, epoch seconds ('' = Redis TIME; tests only)
--- ARGV[2]  number of groups G; ARGV[3 .. 2+G] their queue names
+-- ARGV[2]  number of groups G; ARGV[3 .. 2+G] their tags (queue names; q#p for partition p)
 -- then 11 per task: group (1-based), id, name, payload, priority, max_retries,
 --   delay seconds, eta epoch seconds ('' = none), idempotency key ('' = none),
 --   timeout seconds ('' = none), result_ttl seconds
@@ -48,7 +51,40 @@ for i = 0, count - 1 do
     end
 end
 
-local woken, heads, urgent = {}, {}, {}
+-- A worker waiting for this queue's work (an offer in its idle zset, see handoff.py) gets a
+-- task due now leased straight into its inbox, when no ready task waits ahead of it. (A due
+-- delayed task or retry not promoted yet would queue behind it anyway: a claim promotes it
+-- with a new sequence.) One task per offer: taking an offer removes it. Offers past their
+-- deadline are dropped on the way.
+local function take_offer(group)
+    local idle = key_of(4, group, IDLE)
+    local found = redis.call('ZRANGEBYSCORE', idle, '(' .. num(now), '+inf', 'LIMIT', 0, 1)
+    if #found == 0 then
+        redis.call('DEL', idle) -- nothing live: at most stale offers
+        return nil
+    end
+    if redis.call('EXISTS', key_of(4, group, READY)) == 1 then return nil end
+    redis.call('ZREMRANGEBYSCORE', idle, '-inf', num(now))
+    redis.call('ZREM', idle, found[1])
+    return cmsgpack.unpack(found[1]) -- {inbox key, worker id, lease seconds}
+end
+
+-- A claim row as one RESP array (the worker parses it as it parses a script's reply).
+local function resp(row)
+    local parts = {'*' .. #row .. '\r\n'}
+    for i = 1, #row do
+        local v = row[i]
+        if v == false then
+            parts[#parts + 1] = '$-1\r\n'
+        else
+            v = tostring(v)
+            parts[#parts + 1] = '$' .. #v .. '\r\n' .. v .. '\r\n'
+        end
+    end
+    return table.concat(parts)
+end
+
+local woken, created, heads, urgent = {}, {}, {}, {}
 for _, a in ipairs(plan) do
     local group, id = tonumber(ARGV[a]), ARGV[a + 1]
     local due = now + tonumber(ARGV[a + 6])
@@ -60,9 +96,22 @@ for _, a in ipairs(plan) do
                  false, key ~= '' and key or false, false,
                  timeout ~= '' and tonumber(timeout) or false, tonumber(ARGV[a + 10]),
                  false, false, sequence, false, sequence}
-    if due > now then
+    local offer = due <= now and take_offer(group)
+    if offer then
+        -- The row names the queue, not the tag; the token (unique: a claim's always holds a
+        -- ':') names the partition, as a cluster claim's salt does.
+        local tag = ARGV[2 + group]
+        local queue, partition = string.match(tag, '^(.*)#(%d+)$')
+        if not queue then queue, partition = tag, '0' end
+        rec[STATE] = 'RUNNING'
+        local token = partition .. '.h' .. sequence
+        local row = lease_to(id, queue, rec, offer[2], token, now, offer[3])
+        redis.call('ZADD', key_of(4, group, LEASED), num(rec[LEASE_EXPIRES]), id)
+        redis.call('RPUSH', offer[1], resp(row))
+    elseif due > now then
         rec[STATE] = 'SCHEDULED'
         redis.call('ZADD', key_of(4, group, SCHEDULED_Z), num(due), id)
+        woken[group] = (woken[group] or 0) + 1
     else
         if heads[group] == nil then heads[group] = head_priority(4, group) or false end
         local priority = rec[PRIORITY]
@@ -70,8 +119,9 @@ for _, a in ipairs(plan) do
             urgent[group] = priority
         end
         redis.call('ZADD', key_of(4, group, READY), num(ready_score(rec)), id)
+        woken[group] = (woken[group] or 0) + 1
     end
-    woken[group] = (woken[group] or 0) + 1
+    created[group] = (created[group] or 0) + 1
     store(key_of(4, group, TASKS), id, rec)
     if key ~= '' then redis.call('HSET', KEYS[2], key, id) end
 end
@@ -79,11 +129,11 @@ local minute_field = math.floor(now / 60) .. ':enqueued'
 for g = 1, ngroups do
     redis.call('SADD', KEYS[3], ARGV[2 + g])
     if urgent[g] then announce_urgent(4, g, urgent[g], heads[g]) end
-    if woken[g] then
-        signal(4, g, woken[g])
+    if woken[g] then signal(4, g, woken[g]) end
+    if created[g] then
         local metrics = 3 + ngroups * GROUP_SIZE + 2 * g
-        redis.call('HINCRBY', KEYS[metrics - 1], 'enqueued', woken[g])
-        redis.call('HINCRBY', KEYS[metrics], minute_field, woken[g])
+        redis.call('HINCRBY', KEYS[metrics - 1], 'enqueued', created[g])
+        redis.call('HINCRBY', KEYS[metrics], minute_field, created[g])
         redis.call('EXPIRE', KEYS[metrics], 3660) -- an hour of retention, then a minute
     end
 end
