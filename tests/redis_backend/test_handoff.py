@@ -104,6 +104,18 @@ def test_nothing_is_handed_past_a_waiting_task(backend: RedisBackend, raw: redis
     assert _offered(raw)
 
 
+def test_a_batch_hands_one_task_per_offer_and_wakes_for_the_rest(
+    backend: RedisBackend, raw: redis.Redis
+) -> None:
+    _offer_by_hand(raw)
+    first, second, third = enqueue(backend, new_task(), new_task(), new_task())
+    assert [row(backend, t).state for t in (first, second, third)] == [
+        "RUNNING", "PENDING", "PENDING"]
+    assert raw.llen(keys.inbox("default", WORKER)) == 1
+    assert raw.llen(keys.queue_keys("default").signal) == 2, "a token for each task left"
+    assert int(raw.hget(keys.totals("default"), "enqueued") or 0) == 3
+
+
 def test_an_expired_offer_is_not_taken(backend: RedisBackend, raw: redis.Redis) -> None:
     _offer_by_hand(raw, seconds=-1.0)
     task_id = enqueue(backend, new_task())[0]
