@@ -116,6 +116,24 @@ def test_a_batch_hands_one_task_per_offer_and_wakes_for_the_rest(
     assert int(raw.hget(keys.totals("default"), "enqueued") or 0) == 3
 
 
+def test_a_task_handed_from_a_partition_names_its_queue(
+    backend: RedisBackend, raw: redis.Redis
+) -> None:
+    backend.declare_queue("parted", 2)
+    server_now = float(".".join(str(p) for p in raw.time()))
+    for tag in keys.partition_tags("parted", 2):
+        raw.zadd(keys.tag_keys(tag).idle, {keys.offer(tag, WORKER, 30.0): server_now + 30.0})
+    task_ids = enqueue(backend, new_task("parted"), new_task("parted"))
+
+    async def withdraw() -> list[ClaimedTask]:
+        return await backend.withdraw(["parted"], CLOSED)
+
+    handed = asyncio.run(withdraw())
+    assert sorted(t.id for t in handed) == sorted(task_ids), "one per partition's offer"
+    assert {t.queue for t in handed} == {"parted"}, "the queue, not the partition's tag"
+    assert all(complete(backend, t, None) == [] for t in handed)
+
+
 def test_an_expired_offer_is_not_taken(backend: RedisBackend, raw: redis.Redis) -> None:
     _offer_by_hand(raw, seconds=-1.0)
     task_id = enqueue(backend, new_task())[0]

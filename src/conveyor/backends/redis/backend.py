@@ -238,7 +238,7 @@ class RedisBackend:
             await asyncio.sleep(max(0.0, timeout))
             return []
         client = await self._aclient()
-        tags = [tag for q in queues for tag in self._planner.partitions.tags(q)]
+        tags = self._tags(queues)
         if self.cluster:
             try:
                 await self._initialized(client)
@@ -319,7 +319,7 @@ class RedisBackend:
         if self.cluster or not queues:
             return []
         client = await self._aclient()
-        tags = [tag for q in queues for tag in self._planner.partitions.tags(q)]
+        tags = self._tags(queues)
         try:
             await self._acall(client, handoff.offer(tags, waiter, 0.0, self._planner.now_arg()))
             async with client.pipeline(transaction=False) as pipe:
@@ -338,7 +338,7 @@ class RedisBackend:
             await asyncio.sleep(max(0.0, timeout))
             return None
         client = await self._aclient()
-        tags = [tag for q in queues for tag in self._planner.partitions.tags(q)]
+        tags = self._tags(queues)
         loop = asyncio.get_running_loop()
         entry = self._urgent.get(id(loop))
         if entry is None or entry[0] is not loop:
@@ -347,6 +347,10 @@ class RedisBackend:
             entry = self._urgent[id(loop)] = (loop, UrgentWatch(client, block, self.url,
                                                                 self.cluster))
         return await entry[1].wait(tags, timeout)
+
+    def _tags(self, queues: Sequence[str]) -> list[str]:
+        """Every tag of ``queues``: each queue's partitions."""
+        return [tag for q in queues for tag in self._planner.partitions.tags(q)]
 
     def wait_for_change(self, timeout: float) -> None:
         """Poll Redis's count of writes since the last save (``INFO persistence``): it moves on

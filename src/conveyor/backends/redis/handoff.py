@@ -26,12 +26,15 @@ One server only. On a cluster each tag is watched by a task of its own (:mod:`wa
 workers make no offers: every enqueue wakes them with tokens, as before.
 
 An inbox entry is the claim row as one RESP array (nulls for empty fields), so it is read with
-hiredis's parser into exactly what a claim script replies.
+hiredis's parser into exactly what a claim script replies, except that it names the tag (a
+queue's partition) where a claim names the queue: the queue is read from the tag here, by the
+same rule as everywhere else (:func:`keys.queue_of`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import hiredis
@@ -67,4 +70,5 @@ def handed(entry: bytes) -> base.ClaimedTask:
     row: Any = reader.gets()
     if not isinstance(row, list) or len(row) != 15:
         raise ValueError(f"malformed hand-off entry: {entry[:80]!r}")
-    return claimed(row)
+    task = claimed(row)
+    return replace(task, queue=keys.queue_of(task.queue))

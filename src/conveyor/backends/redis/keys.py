@@ -151,14 +151,17 @@ def minutes(tag: str) -> str:
     return f"{PREFIX}:{{{tag}}}:minutes"
 
 
+@functools.lru_cache(maxsize=1024)
 def inbox(tag: str, worker_id: str) -> str:
     """Where enqueue.lua hands tasks of ``tag`` to the waiting worker ``worker_id``."""
     return f"{PREFIX}:{{{tag}}}:inbox:{worker_id}"
 
 
+@functools.lru_cache(maxsize=1024)
 def offer(tag: str, worker_id: str, lease_seconds: float) -> bytes:
     """A worker's member in the ``idle`` zset of ``tag``: the same bytes every time (a renewed
-    offer moves its deadline instead of adding a member), read by enqueue.lua."""
+    offer moves its deadline instead of adding a member), read by enqueue.lua. Cached: every
+    claim and every wait of a worker sends its members."""
     return msgpack.encode([inbox(tag, worker_id), worker_id, float(lease_seconds)])
 
 

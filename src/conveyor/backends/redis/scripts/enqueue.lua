@@ -105,14 +105,10 @@ for _, a in ipairs(plan) do
                  false, false, sequence, false, sequence}
     local offer = due <= now and take_offer(group)
     if offer then
-        -- The row names the queue, not the tag; the token (unique: a claim's always holds a
-        -- ':') names the partition, as a cluster claim's salt does.
-        local tag = ARGV[2 + group]
-        local queue, partition = string.match(tag, '^(.*)#(%d+)$')
-        if not queue then queue, partition = tag, '0' end
+        -- The row names the tag (the worker reads the queue from it, handoff.py); the token is
+        -- unique, since a claim's always holds a ':'.
         rec[STATE] = 'RUNNING'
-        local token = partition .. '.h' .. sequence
-        local row = lease_to(id, queue, rec, offer[2], token, now, offer[3])
+        local row = lease_to(id, ARGV[2 + group], rec, offer[2], 'h' .. sequence, now, offer[3])
         redis.call('ZADD', key_of(4, group, LEASED), num(rec[LEASE_EXPIRES]), id)
         redis.call('RPUSH', offer[1], resp(row))
     elseif due > now then
