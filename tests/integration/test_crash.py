@@ -73,8 +73,14 @@ def test_sigkilled_worker_task_is_redelivered_and_nothing_is_lost(tmp_path: Path
     assert lines(record, "done").count("victim") == 1
     ran = lines(record, "ran")
     assert set(ran) == {f"t{i}" for i in range(40)}, "every other task ran: none was lost"
-    # At-least-once: only tasks leased to the killed worker may have run twice.
-    assert len(ran) - 40 <= 8
+    # At-least-once: only tasks leased to the killed worker may have run twice. Those are its
+    # running and prefetched tasks (4 + 4) and also the ones it finished whose acknowledgement
+    # had not committed yet (on a loaded machine, more than a few): each came back through its
+    # expired lease, which counts a lost worker.
+    lost = {f"t{i}": app.get(h.id).worker_lost for i, h in enumerate(others)}
+    assert all(lost[name] >= 1 for name in ran if ran.count(name) > 1)
+    assert len(ran) - 40 <= sum(lost.values())
+    assert sum(lost.values()) <= 4 + 4 + (len(ran) - 40), "lost but not run: at most 4 + 4"
 
 
 def test_a_task_holding_the_gil_keeps_its_lease(tmp_path: Path) -> None:
