@@ -56,8 +56,8 @@ class Finisher:
         while not stop.is_set():
             pending = self.metrics is not None and self.metrics.pending
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(),
-                                       FLUSH_INTERVAL_SECONDS if pending else None)
+                async with asyncio.timeout(FLUSH_INTERVAL_SECONDS if pending else None):
+                    await self._wake.wait()
             self._wake.clear()
             await self.flush()
 

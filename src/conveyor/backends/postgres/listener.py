@@ -99,7 +99,8 @@ class Listener:
                 if remaining <= 0:
                     return
                 try:
-                    await asyncio.wait_for(event.wait(), remaining)
+                    async with asyncio.timeout(remaining):  # not wait_for: no task of its own
+                        await event.wait()
                 except TimeoutError:
                     return
                 event.clear()

@@ -64,7 +64,8 @@ class SignalWatch:
                 return
             self._arrived.clear()
             try:
-                await asyncio.wait_for(self._arrived.wait(), left)
+                async with asyncio.timeout(left):  # not wait_for: no task of its own
+                    await self._arrived.wait()
             except TimeoutError:
                 return
 
@@ -150,7 +151,8 @@ class UrgentWatch:
                 return None
             self._arrived.clear()
             try:
-                await asyncio.wait_for(self._arrived.wait(), left)
+                async with asyncio.timeout(left):
+                    await self._arrived.wait()
             except TimeoutError:
                 return None
 
