@@ -19,9 +19,12 @@ from conveyor import bench
 from conveyor.backends.base import Now
 
 CONCURRENCY = int(os.environ.get("CONVEYOR_BENCH_CONCURRENCY", "128"))
-"""Slots (and prefetch) per worker process: bigger batches, fewer round trips per task."""
+"""Slots per worker process: bigger batches, fewer round trips per task."""
+PREFETCH = int(os.environ.get("CONVEYOR_BENCH_PREFETCH", str(CONCURRENCY)))
+"""Tasks claimed ahead per worker process. Smaller slots and prefetch trade drain rate for the
+priority workload's wait (see the seventh session's sweep in ``benchmarks/README.md``)."""
 SETTINGS = (f"2 x `conveyor worker conveyor.bench:app -q bench --concurrency {CONCURRENCY} "
-            f"--prefetch {CONCURRENCY}` (plain def handler, thread pool); enqueue_many")
+            f"--prefetch {PREFETCH}` (plain def handler, thread pool); enqueue_many")
 PRIORITY = {None: None, "low": 1, "high": 9}
 
 
@@ -29,7 +32,7 @@ def worker_commands(url: str, record: Path, workload: str) -> list[harness.Comma
     env = {"CONVEYOR_URL": url, "CONVEYOR_BENCH_RECORD": str(record)}
     argv = [harness.bin_path("python"), "-m", "conveyor", "worker", "conveyor.bench:app",
             "-q", bench.QUEUE, "--concurrency", str(CONCURRENCY), "--prefetch",
-            str(CONCURRENCY), "--log-level", "warning"]
+            str(PREFETCH), "--log-level", "warning"]
     return [harness.Command(argv, env) for _ in range(2)]
 
 
