@@ -7,12 +7,12 @@ the context into the thread) and in pool processes (the child sets it).
 from __future__ import annotations
 
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 
-@dataclass(frozen=True, slots=True)
-class TaskContext:
+
+class TaskContext(msgspec.Struct, frozen=True):
     id: str
     name: str
     queue: str

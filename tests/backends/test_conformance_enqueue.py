@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
+from msgspec.structs import replace
 
 from backends.support import claim, enqueue, new_task, row
 from conveyor import Conveyor, SerializationError, TaskState

@@ -9,11 +9,12 @@ import re
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import Any
 
+import msgspec
 import psycopg
 import pytest
+from msgspec.structs import replace
 
 from backends.conftest import START, Clock
 from backends.support import enqueue, new_task
@@ -102,16 +103,22 @@ async def _scenario(run: Run, clock: Clock, prefix: str) -> list[Any]:
 
 def _normalized(replies: list[Any], prefix: str) -> str:
     def plain(value: Any) -> Any:
+        if isinstance(value, msgspec.Struct):
+            return record(value, msgspec.structs.asdict(value))
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            fields = {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-            if "lease_token" in fields and fields["lease_token"] is not None:
-                fields["lease_token"] = "<token>"
-            return (type(value).__name__, fields)
+            return record(value, {f.name: getattr(value, f.name)
+                                  for f in dataclasses.fields(value)})
         if isinstance(value, list | tuple):
             return [plain(v) for v in value]
         if isinstance(value, dict):
             return {k: plain(v) for k, v in value.items()}
         return value
+
+    def record(value: Any, fields: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        fields = {name: plain(field) for name, field in fields.items()}
+        if "lease_token" in fields and fields["lease_token"] is not None:
+            fields["lease_token"] = "<token>"
+        return (type(value).__name__, fields)
 
     text = repr(plain(replies)).replace(prefix, "<prefix>")
     return re.sub(r"payload': b'[^']*'", "payload': <payload>", text)

@@ -50,6 +50,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+import msgspec
+
 R = TypeVar("R", covariant=True)
 T = TypeVar("T")
 
@@ -71,8 +73,7 @@ class Transition(Generic[R]):
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class NewTask:
+class NewTask(msgspec.Struct, frozen=True):
     """A task ready to be written: encoded, validated, with its id chosen by the producer."""
 
     id: str
@@ -90,15 +91,13 @@ class NewTask:
     result_ttl_seconds: float = 86400.0
 
 
-@dataclass(frozen=True, slots=True)
-class EnqueueOutcome:
+class EnqueueOutcome(msgspec.Struct, frozen=True):
     id: str
     created: bool
     """False when an existing task with the same idempotency key was returned instead."""
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimedTask:
+class ClaimedTask(msgspec.Struct, frozen=True):
     """A leased task as a worker receives it."""
 
     id: str
@@ -131,8 +130,7 @@ class Waiter:
     a task handed to it."""
 
 
-@dataclass(frozen=True, slots=True)
-class Lease:
+class Lease(msgspec.Struct, frozen=True):
     id: str
     lease_token: str
     queue: str | None = None
@@ -140,8 +138,7 @@ class Lease:
     skip looking it up. Backends must accept None and find the queue themselves."""
 
 
-@dataclass(frozen=True, slots=True)
-class Completion:
+class Completion(msgspec.Struct, frozen=True):
     id: str
     lease_token: str
     result: bytes | None
@@ -149,8 +146,7 @@ class Completion:
     """A hint, as in :class:`Lease`."""
 
 
-@dataclass(frozen=True, slots=True)
-class Failure:
+class Failure(msgspec.Struct, frozen=True):
     id: str
     lease_token: str
     error: str

@@ -14,9 +14,10 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Literal
+
+import msgspec
 
 from conveyor.backends.base import Backend, ClaimedTask
 from conveyor.context import TaskContext, set_current_task
@@ -32,8 +33,7 @@ Lane = Literal["async", "thread", "process"]
 log = logging.getLogger("conveyor.worker")
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
+class Prepared(msgspec.Struct, frozen=True):
     """A claimed task ready to run: found in the registry, its payload decoded."""
 
     claimed: ClaimedTask
@@ -220,7 +220,7 @@ class Executor:
         unencodable: list[Outcome] = []
 
         def body(connection: Any) -> bytes | None:
-            set_current_task(replace(prepared.context, connection=connection))
+            set_current_task(msgspec.structs.replace(prepared.context, connection=connection))
             outcome = self._encode(prepared.task.func(*prepared.args, **prepared.kwargs))
             if not outcome.ok:  # the result cannot be stored: roll the task's writes back
                 unencodable.append(outcome)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass
+
+import msgspec
 
 from conveyor.backends.base import ClaimedTask, Completion, Failure
 from conveyor.errors import TaskTimeout
@@ -13,8 +14,7 @@ from conveyor.retry import Retry
 MAX_ERROR_CHARS = 65536
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(msgspec.Struct, frozen=True):
     ok: bool
     result: bytes | None = None
     error: str | None = None

@@ -34,10 +34,10 @@ same rule as everywhere else (:func:`keys.queue_of`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import hiredis
+import msgspec
 
 from conveyor.backends import base
 from conveyor.backends.redis import keys
@@ -71,4 +71,4 @@ def handed(entry: bytes) -> base.ClaimedTask:
     if not isinstance(row, list) or len(row) != 15:
         raise ValueError(f"malformed hand-off entry: {entry[:80]!r}")
     task = claimed(row)
-    return replace(task, queue=keys.queue_of(task.queue))
+    return msgspec.structs.replace(task, queue=keys.queue_of(task.queue))
