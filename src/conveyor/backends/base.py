@@ -70,6 +70,12 @@ class Transition(Generic[R]):
 
 # ---------------------------------------------------------------------------------------------
 # Rows that cross the seam
+#
+# The rows built for every task (NewTask, ClaimedTask, Lease, Completion, Failure, and the
+# worker's TaskContext, Prepared and Outcome) are frozen msgspec Structs: a frozen dataclass
+# sets each field through object.__setattr__, 3.9 us for a ClaimedTask against 0.19 us, and
+# a draining worker spent a tenth of its loop there. Rows built once per batch or per call
+# stay dataclasses.
 # ---------------------------------------------------------------------------------------------
 
 
