@@ -37,7 +37,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import hiredis
-import msgspec
 
 from conveyor.backends import base
 from conveyor.backends.redis import keys
@@ -70,5 +69,5 @@ def handed(entry: bytes) -> base.ClaimedTask:
     row: Any = reader.gets()
     if not isinstance(row, list) or len(row) != 15:
         raise ValueError(f"malformed hand-off entry: {entry[:80]!r}")
-    task = claimed(row)
-    return msgspec.structs.replace(task, queue=keys.queue_of(task.queue))
+    row[1] = keys.queue_of(row[1].decode()).encode()  # the tag names the queue
+    return claimed(row)
