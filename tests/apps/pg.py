@@ -35,3 +35,8 @@ def slow(seconds: float) -> float:
     while time.monotonic() < deadline:
         time.sleep(0.01)
     return time.time()
+
+
+@app.task(queue="pings")
+def ping(n: int) -> int:
+    return n

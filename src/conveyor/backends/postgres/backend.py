@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -36,9 +37,16 @@ from conveyor.backends.postgres.runners import CHANGE_MARK_SQL, run_async, run_s
 from conveyor.errors import BackendUnavailable, ConfigurationError
 
 T = TypeVar("T")
+log = logging.getLogger("conveyor.postgres")
 CHANGE_POLL_SECONDS = 0.005
 REOPEN_TIMEOUT = 1.0
 """How long a pool opened after an outage tries before its call fails (see _drop_sync_pool)."""
+OFFER_SECONDS = 2.0
+"""How long an idle worker's offer holds unless renewed (0006_offers.sql). Single tasks sent to
+a worker that died while waiting go to nobody for at most this long; they wait for another
+worker's next claim (its idle timeout at the latest)."""
+OFFER_RENEW_MARGIN_SECONDS = 1.0
+"""A waiting worker renews its offer this long before it would lapse."""
 
 
 @dataclass
@@ -93,6 +101,8 @@ class PostgresBackend:
         self._loop_pools: dict[asyncio.AbstractEventLoop, _LoopPool] = {}
         self._listener: Listener | None = None
         self._seen_at_claim: tuple[Listener, Mark] | None = None
+        self._offers: dict[str, tuple[tuple[tuple[str, ...], str], float]] = {}
+        """Worker id -> ((queues, channel) offered, when to renew it (monotonic))."""
         self._local_commits = 0
         self._reopening = False
         self._closing: set[asyncio.Task[None]] = set()
@@ -122,16 +132,21 @@ class PostgresBackend:
             self._before_claim()
         pool = await self._async_pool()
         plan: plans.Plan[T] = spec.plan(op, self._now())
+        result = await self._arun(pool, plan, transaction=spec.transaction,
+                                  relaxed=spec.relaxed)
+        self._local_commits += spec.writes
+        return result
+
+    async def _arun(self, pool: AsyncConnectionPool, plan: plans.Plan[T], *,
+                    transaction: bool = False, relaxed: bool = False) -> T:
         try:
             with self._unavailable():
                 async with pool.connection() as conn:
-                    result = await run_async(conn, plan, transaction=spec.transaction,
-                                             relaxed=spec.relaxed)
+                    return await run_async(conn, plan, transaction=transaction,
+                                           relaxed=relaxed)
         except BackendUnavailable:
             self._drop_async_pool(pool)
             raise
-        self._local_commits += spec.writes
-        return result
 
     def execute_on(self, connection: Any, op: base.Transition[T]) -> T:
         """Run ``op`` on the caller's psycopg connection, inside whatever transaction it has open
@@ -188,17 +203,58 @@ class PostgresBackend:
 
     async def wait_for_work(self, queues: Sequence[str], timeout: float,
                             waiter: base.Waiter | None = None) -> list[base.ClaimedTask]:
-        """Waits for a notification (:mod:`listener`). Hands nothing over."""
+        """Waits for a notification (:mod:`listener`). Hands nothing over.
+
+        A ``waiter`` that is open keeps an offer for ``queues`` while it waits, renewed before
+        it lapses, so that a single new task wakes it alone; one that is not open (busy)
+        withdraws its offer, so that such tasks wake a worker that can start them."""
         listener = self._ensure_listener()
         seen = self._seen_at_claim
         since = seen[1] if seen is not None and seen[0] is listener else listener.mark()
-        await listener.wait(since, queues, timeout)
-        return []
+        deadline = time.monotonic() + timeout
+        while True:
+            renew_at = await self._keep_offer(queues, waiter, listener)
+            left = deadline - time.monotonic()
+            if left <= 0 or listener.changed(since, queues):
+                return []
+            await listener.wait(since, queues, min(left, max(0.0, renew_at - time.monotonic())))
+            if listener.changed(since, queues):
+                return []
 
     async def withdraw(self, queues: Sequence[str], waiter: base.Waiter
                        ) -> list[base.ClaimedTask]:
-        """Nothing to withdraw: no task is handed over here."""
+        """Drops the worker's offers (it stops). No task is ever handed over here."""
+        await self._keep_offer(queues, base.Waiter(waiter.worker_id, waiter.lease_seconds, False),
+                               None)
         return []
+
+    async def _keep_offer(self, queues: Sequence[str], waiter: base.Waiter | None,
+                          listener: Listener | None) -> float:
+        """Offer, renew or withdraw as ``waiter`` is open or not; returns when (monotonic
+        time) the offer must be renewed (never, for no offer). A failure is logged and costs
+        only the targeting: enqueues then notify every worker, as without offers."""
+        never = float("inf")
+        if waiter is None:
+            return never
+        held = self._offers.get(waiter.worker_id)
+        try:
+            if waiter.open and listener is not None:
+                wanted = (tuple(queues), listener.private)
+                if held is not None and held[0] == wanted and time.monotonic() < held[1]:
+                    return held[1]
+                pool = await self._async_pool()
+                await self._arun(pool, plans.offer(waiter.worker_id, queues, listener.private,
+                                                   OFFER_SECONDS, self._now()), relaxed=True)
+                renew_at = time.monotonic() + OFFER_SECONDS - OFFER_RENEW_MARGIN_SECONDS
+                self._offers[waiter.worker_id] = (wanted, renew_at)
+                return renew_at
+            if held is not None:
+                del self._offers[waiter.worker_id]
+                pool = await self._async_pool()
+                await self._arun(pool, plans.withdraw(waiter.worker_id), relaxed=True)
+        except Exception as exc:
+            log.warning("postgresql %s: offering to take work failed: %s", self._where, exc)
+        return never
 
     async def wait_for_urgent(self, queues: Sequence[str], timeout: float) -> int | None:
         """No urgent announcements here (``signals_priority`` is false): the worker claims

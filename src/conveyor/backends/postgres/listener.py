@@ -2,10 +2,14 @@
 
 Every transition that makes work (enqueue, a retry, release, recovery, requeue) runs
 ``pg_notify('conveyor_work', queue)`` inside its transaction, so the notification is sent at
-commit and only then. This listener counts notifications per queue; a waiter compares the counts
-with those it saw when the worker last claimed, so work committed between a claim that found
-nothing and the wait that follows is never missed (the listener is LISTENing before that claim
-runs, and stays connected across waits).
+commit and only then. The listener also LISTENs on a channel of its own (``private``): an
+enqueue of a single task notifies only there when a worker of this process offered to take
+one (``0006_offers.sql``), and that counts as any other notification for the queue.
+
+This listener counts notifications per queue; a waiter compares the counts with those it saw
+when the worker last claimed, so work committed between a claim that found nothing and the
+wait that follows is never missed (the listener is LISTENing before that claim runs, and stays
+connected across waits).
 
 A thread, not a coroutine: the counts are the same for every event loop of the process (tests
 and scripts run several ``asyncio.run`` in turn), and the thread serves sync code too. While a
@@ -26,6 +30,7 @@ import os
 import select
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -41,6 +46,8 @@ class Listener:
     def __init__(self, conninfo: str, channel: str) -> None:
         self._conninfo = conninfo
         self._channel = channel
+        self.private = f"{channel}_{uuid.uuid4().hex}"
+        """This listener's own channel (kept across reconnects, so offers naming it hold)."""
         self._lock = threading.Lock()
         self._reading = threading.Lock()
         """Held while reading from the connection (libpq is not thread-safe per connection)."""
@@ -148,6 +155,7 @@ class Listener:
     def _listen(self) -> psycopg.Connection[Any]:
         conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=2)
         conn.execute(f"LISTEN {self._channel}")
+        conn.execute(f"LISTEN {self.private}")
         return conn
 
     def _serve(self) -> None:

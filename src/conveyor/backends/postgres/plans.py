@@ -292,10 +292,26 @@ def purge(op: base.Purge, now: float | None) -> Plan[int]:
 
 def prune(op: base.Prune, now: float | None) -> Plan[int]:
     yield Statement("prune_workers", {"now": now, "silence": float(op.worker_silence_seconds)})
+    yield Statement("prune_offers", {"now": now})
     yield Statement("prune_metrics", {"now": now,
                                       "retention": float(op.metrics_retention_seconds)})
     reply = yield Statement("prune", {"now": now, "limit": PRUNE_LIMIT})
     return reply.rowcount
+
+
+# -- offers (not transitions: how an idle worker asks to be woken alone, see 0006_offers.sql) -----
+
+
+def offer(worker_id: str, queues: Sequence[str], channel: str, seconds: float,
+          now: float | None) -> Plan[None]:
+    yield Statement("offer", {"worker_id": worker_id, "queues": list(queues),
+                              "channel": channel, "seconds": float(seconds), "now": now})
+    return None
+
+
+def withdraw(worker_id: str) -> Plan[None]:
+    yield Statement("withdraw", {"worker_id": worker_id})
+    return None
 
 
 # -- metrics --------------------------------------------------------------------------------------

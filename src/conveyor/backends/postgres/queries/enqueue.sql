@@ -5,7 +5,9 @@
 -- names a live task (or an earlier task of this batch) is not written: the caller then reads
 -- the existing id with enqueue_existing.sql. Every queue written to wakes its workers (one
 -- NOTIFY per queue, delivered at commit and only then), for delayed tasks too: a sleeping
--- worker must recompute when the next task falls due. The tasks written are counted in the
+-- worker must recompute when the next task falls due. A queue that gets a single task due now
+-- wakes one waiting worker instead, on the private channel of its oldest live offer
+-- (0006_offers.sql), when there is one. The tasks written are counted in the
 -- `enqueued` metrics here too (as record_metrics_now.sql counts them: its shard per session).
 WITH clock AS (
     SELECT coalesce(%(now)s::float8, extract(epoch FROM clock_timestamp())::float8) AS now
@@ -32,11 +34,18 @@ inserted AS (
     FROM batch AS b CROSS JOIN clock
     ORDER BY b.ord
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING id, queue
+    RETURNING id, queue, state
 ),
 woken AS (
-    SELECT count(pg_notify('conveyor_work', queue)) AS queues
-    FROM (SELECT DISTINCT queue FROM inserted) AS q
+    SELECT count(pg_notify(coalesce(o.channel, 'conveyor_work'), q.queue)) AS queues
+    FROM (SELECT queue, count(*) = 1 AND bool_and(state = 'PENDING') AS single
+          FROM inserted GROUP BY queue) AS q
+    LEFT JOIN LATERAL (
+        SELECT channel FROM conveyor_offers AS o CROSS JOIN clock
+        WHERE q.single AND o.queue = q.queue AND o.expires_at > clock.now
+        ORDER BY o.offered_at
+        LIMIT 1
+    ) AS o ON true
 ),
 counted AS (
     INSERT INTO conveyor_metrics (queue, minute, name, shard, value)
