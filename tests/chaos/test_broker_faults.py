@@ -39,6 +39,8 @@ class Producer(threading.Thread):
         super().__init__(daemon=True)
         self.url = url
         self.acked: list[str] = []
+        self.acked_at: list[float] = []
+        """When each enqueue of ``acked`` returned (monotonic)."""
         self.errors = 0
         self.halt = threading.Event()
 
@@ -53,6 +55,7 @@ class Producer(threading.Thread):
                 try:
                     handle = producer.enqueue(chaos.effect.name, (f"p{n}", 0.005))
                     self.acked.append(handle.id)
+                    self.acked_at.append(time.monotonic())
                 except Exception:
                     self.errors += 1
                     self.halt.wait(0.1)
@@ -64,7 +67,9 @@ class Producer(threading.Thread):
 
 def run_through_fault(app: Conveyor, group: Workers, fault: Callable[[], None],
                       before_s: float = 2.0, after_s: float = 3.0) -> dict[str, object]:
-    """Produce, apply ``fault`` (it returns once the broker is back), produce on; then check."""
+    """Produce, apply ``fault`` (it returns once the broker is back), produce on; then check.
+    ``lost_s``: how long before the fault the acknowledged enqueues that were lost had
+    returned (0 when none was lost)."""
     producer = Producer(app.url)
     producer.start()
     pids = [p.pid for p in group.processes]
@@ -73,6 +78,7 @@ def run_through_fault(app: Conveyor, group: Workers, fault: Callable[[], None],
         wait_until(lambda: time.monotonic() - began > before_s and len(producer.acked) > 50,
                    timeout=60, message="no load before the fault")
         acked_before = len(producer.acked)
+        faulted = time.monotonic()
         fault()
         back = time.monotonic()
         wait_until(lambda: time.monotonic() - back > after_s, timeout=after_s + 1)
@@ -80,21 +86,58 @@ def run_through_fault(app: Conveyor, group: Workers, fault: Callable[[], None],
         producer.halt.set()
         producer.join(60)
     acked = set(producer.acked)
-    wait_until(lambda: done_count(app) >= len(acked), timeout=60 + len(acked) / 50,
-               interval=0.3, message="acknowledged tasks not done")
+    # Lost for good: nothing can write a task again once the broker is back and its producer
+    # stopped. What exists must end DONE.
+    missing = wait_until(lambda: _missing(app, producer.acked), timeout=60,
+                         message="the broker did not answer after the fault")[1]
+    try:
+        wait_until(lambda: done_count(app) >= len(acked) - len(missing),
+                   timeout=60 + len(acked) / 50, interval=0.3,
+                   message="acknowledged tasks not done")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{_stragglers(app, acked, group)}") from None
     drained_s = time.monotonic() - back
     states = {i: app.get(i) for i in acked}
-    missing = [i for i, info in states.items() if info is None]
+    returned = dict(zip(producer.acked, producer.acked_at, strict=True))
+    lost_s = max((faulted - returned[i] for i in missing), default=0.0)
     running = app.list_tasks(state=TaskState.RUNNING, limit=1000)
     effects = effect_counts(group.effects)
     return {
         "acked": len(acked), "acked_before_fault": acked_before, "producer_errors":
-        producer.errors, "lost": len(missing),
+        producer.errors, "lost": len(missing), "lost_within_s_before_fault": round(lost_s, 2),
         "not_done": sum(1 for info in states.values() if info and info.state != TaskState.DONE),
         "running_after": len(running), "drained_after_s": round(drained_s, 1),
         "same_workers": [p.pid for p in group.processes] == pids and group.crashed() == [],
         "effects_missing": len(acked - effects.keys() - set(missing)),
     }
+
+
+def _missing(app: Conveyor, ids: list[str]) -> tuple[bool, list[str]] | None:
+    """(True, the ids the store does not have), or None while it cannot answer."""
+    try:
+        return True, [i for i in ids if app.get(i) is None]
+    except BackendUnavailable:
+        return None
+
+
+def _stragglers(app: Conveyor, acked: set[str], group: Workers) -> str:
+    """What a failed drain left behind: the acknowledged tasks not DONE, by state, a few of
+    them in full, and the end of the workers' logs (a rare failure under CI load must say
+    what it was)."""
+    infos = [(task_id, app.get(task_id)) for task_id in sorted(acked)]
+    behind = [(i, info) for i, info in infos if info is None or info.state != TaskState.DONE]
+    by_state: dict[str, int] = {}
+    for _, info in behind:
+        state = "MISSING" if info is None else str(info.state)
+        by_state[state] = by_state.get(state, 0) + 1
+    shown = "\n".join(
+        f"  {i}: {info}" if info is None else
+        f"  {i}: {info.state} attempts={info.attempts} worker={info.worker_id} "
+        f"scheduled={info.scheduled_at} error={(info.error or '')[-200:]!r}"
+        for i, info in behind[:5])
+    alive = [p.poll() is None for p in group.processes]
+    return (f"not DONE by state: {by_state}; workers alive: {alive}\n{shown}\n"
+            f"workers' logs (last 3000 chars):\n{group.logs()[-3000:]}")
 
 
 @pytest.fixture
@@ -140,7 +183,9 @@ def test_redis_killed_and_restarted_keeps_acknowledged_work(
     fsync: str, restartable_redis: Callable[..., RedisServer], app: Conveyor,
     workers: Callable[..., Workers], tmp_path: Path,
 ) -> None:
-    server = restartable_redis("--appendonly", "yes", "--appendfsync", fsync)
+    redis_log = tmp_path / "redis.log"
+    server = restartable_redis("--appendonly", "yes", "--appendfsync", fsync,
+                               "--logfile", str(redis_log))
     app.use(server.url)
     group = workers(server.url, lease=LEASE).start(2).wait_ready()
 
@@ -151,9 +196,18 @@ def test_redis_killed_and_restarted_keeps_acknowledged_work(
 
     figures = run_through_fault(app, group, crash_and_restart)
     warned = "appendfsync is 'everysec'" in group.logs()
+    # With everysec, Redis writes the AOF before it replies, so a killed process loses nothing
+    # the kernel was given, except while a background fsync lags: then Redis postpones the
+    # write for up to 2 s and replies meanwhile ("Asynchronous AOF fsync is taking too long"
+    # in its log). A busy disk (a CI run) makes that happen.
+    postponed = "fsync is taking too long" in redis_log.read_text(errors="replace")
     report("broker_restart", "redis", config=f"appendonly yes, appendfsync {fsync}",
-           fault="SIGKILL redis-server, restart after 2 s", startup_warning=warned, **figures)
-    assert figures["lost"] == 0, "no acknowledged enqueue lost (a process crash, not a host's)"
+           fault="SIGKILL redis-server, restart after 2 s", startup_warning=warned,
+           aof_write_postponed=postponed, **figures)
+    if fsync == "always" or not postponed:
+        assert figures["lost"] == 0, "no acknowledged enqueue lost (a process crash)"
+    else:
+        assert float(figures["lost_within_s_before_fault"]) <= 3.0, figures  # type: ignore
     assert figures["not_done"] == 0 and figures["effects_missing"] == 0
     assert figures["running_after"] == 0, "no task stuck RUNNING"
     assert figures["same_workers"], "the workers reconnected without restarting"

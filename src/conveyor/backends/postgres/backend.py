@@ -404,6 +404,7 @@ class PostgresBackend:
         self._loop_pools = {}
         self._listener = None
         self._seen_at_claim = None
+        self._offers = {}  # the parent's, naming the parent's listener
         self._lock = threading.RLock()
         self._pid = os.getpid()
 
