@@ -15,7 +15,7 @@ import pytest
 
 from backends.support import enqueue, new_task
 from conveyor import Conveyor, TaskState
-from conveyor.backends.base import Prune, Waiter
+from conveyor.backends.base import Enqueue, Prune, Waiter
 from conveyor.backends.postgres.backend import OFFER_SECONDS, PostgresBackend
 from helpers import wait_until
 
@@ -122,6 +122,27 @@ def test_a_delayed_task_wakes_every_waiting_worker(
 
     assert max(asyncio.run(main())) < 0.4
     assert (_woken(first), _woken(bystander)) == (1, 1)
+
+
+def test_an_enqueue_in_a_callers_transaction_wakes_every_waiting_worker(
+        pg_url: str, backends: Callable[..., PostgresBackend]) -> None:
+    """Its notification leaves at the caller's commit, maybe long after the statement: the
+    worker an offer named then may be busy, so no offer is taken."""
+    waiting, bystander, producer = backends(), backends(), backends()
+
+    def enqueue_in_transaction() -> None:
+        with psycopg.connect(pg_url) as conn:
+            producer.execute_on(conn, Enqueue([new_task(QUEUE)]))
+
+    async def main() -> list[float]:
+        waits = [asyncio.create_task(_wait(waiting, _waiter("w1"), 0.6)),
+                 asyncio.create_task(_wait(bystander, None, 0.6))]
+        await asyncio.to_thread(wait_until, lambda: _offers(pg_url), 5.0)
+        await asyncio.to_thread(enqueue_in_transaction)
+        return list(await asyncio.gather(*waits))
+
+    assert max(asyncio.run(main())) < 0.4
+    assert (_woken(waiting), _woken(bystander)) == (1, 1)
 
 
 def test_a_busy_worker_withdraws_its_offer_and_the_next_one_is_woken(

@@ -86,13 +86,18 @@ _JSON = msgspec.json.Encoder()
 # -- tasks ----------------------------------------------------------------------------------------
 
 
-def enqueue(op: base.Enqueue, now: float | None) -> Plan[list[base.EnqueueOutcome]]:
+def enqueue(op: base.Enqueue, now: float | None, *, targeted: bool = False
+            ) -> Plan[list[base.EnqueueOutcome]]:
     """One statement writes the batch (see enqueue.sql); a second reads the ids that
-    idempotency keys already held, if any did."""
+    idempotency keys already held, if any did. ``targeted``: a single task may wake one idle
+    worker instead of all (0006_offers.sql). Only on the backend's own connections, where the
+    statement commits as it runs: in a caller's transaction the notification leaves at its
+    commit, maybe long after the offer was picked, when that worker may be busy."""
     tasks = list(op.tasks)
     if not tasks:
         return []
-    reply = yield Statement("enqueue", {"now": now, "batch": _enqueue_batch(tasks)})
+    reply = yield Statement("enqueue", {"now": now, "batch": _enqueue_batch(tasks),
+                                        "targeted": targeted})
     created = {row[0] for row in reply.rows}
     keys = [t.idempotency_key for t in tasks if t.id not in created]
     existing: dict[str, str] = {}
@@ -440,14 +445,19 @@ def now(op: base.Now, now: float | None) -> Plan[float]:
     return float(reply.rows[0][0])
 
 
+def _enqueue_targeted(op: base.Enqueue, now: float | None) -> Plan[list[base.EnqueueOutcome]]:
+    return (yield from enqueue(op, now, targeted=True))
+
+
 ENQUEUE_COPY = Spec(enqueue_copy, transaction=True)
+ENQUEUE_OWN = Spec(_enqueue_targeted)
 
 
 def spec_for(op: base.Transition[Any]) -> Spec | None:
     """How ``op`` runs on the backend's own connections (a caller's connection, which may be
     in pipeline mode, always gets ``SPECS``)."""
-    if type(op) is base.Enqueue and copyable(op):
-        return ENQUEUE_COPY
+    if type(op) is base.Enqueue:
+        return ENQUEUE_COPY if copyable(op) else ENQUEUE_OWN
     return SPECS.get(type(op))
 
 

@@ -7,7 +7,8 @@
 -- NOTIFY per queue, delivered at commit and only then), for delayed tasks too: a sleeping
 -- worker must recompute when the next task falls due. A queue that gets a single task due now
 -- wakes one waiting worker instead, on the private channel of its oldest live offer
--- (0006_offers.sql), when there is one. The tasks written are counted in the
+-- (0006_offers.sql), when there is one and the statement is `targeted` (it commits as it
+-- runs: not in a caller's transaction). The tasks written are counted in the
 -- `enqueued` metrics here too (as record_metrics_now.sql counts them: its shard per session).
 WITH clock AS (
     SELECT coalesce(%(now)s::float8, extract(epoch FROM clock_timestamp())::float8) AS now
@@ -42,7 +43,8 @@ woken AS (
           FROM inserted GROUP BY queue) AS q
     LEFT JOIN LATERAL (
         SELECT channel FROM conveyor_offers AS o CROSS JOIN clock
-        WHERE q.single AND o.queue = q.queue AND o.expires_at > clock.now
+        WHERE %(targeted)s::bool AND q.single AND o.queue = q.queue
+          AND o.expires_at > clock.now
         ORDER BY o.offered_at
         LIMIT 1
     ) AS o ON true
