@@ -35,8 +35,11 @@ def backends(pg_url: str) -> Iterator[Callable[..., PostgresBackend]]:
     made: list[PostgresBackend] = []
 
     def make(clock: Callable[[], float] | None = None) -> PostgresBackend:
+        """A backend LISTENing from the start: no notification of the test can come before
+        its listener does, so a count of 0 means it was not told."""
         backend = PostgresBackend(pg_url, clock=clock)
         made.append(backend)
+        backend._ensure_listener()
         return backend
 
     yield make
@@ -80,7 +83,9 @@ def _race(url: str, producer: PostgresBackend, tasks: int,
                 await asyncio.to_thread(wait_until, lambda w=waiter: (  # type: ignore[misc]
                     w.worker_id in [o[0] for o in _offers(url)]), 5.0)
             else:
-                await asyncio.sleep(0.05)
+                # Not a wait for time to pass: one turn of the loop runs the new wait up to its
+                # first suspension, by which it has read the listener's counts.
+                await asyncio.sleep(0)
         await asyncio.to_thread(enqueue, producer, *[new_task(QUEUE) for _ in range(tasks)])
         return list(await asyncio.gather(*running))
 
@@ -198,20 +203,21 @@ def test_single_tasks_reach_a_worker_after_the_one_that_offered_first_is_killed(
     wait_until(lambda: len(_offers(pg_url)) == 1, 30.0, message="(first offer)")
     start_worker(pg_url, "-q", "pings", "--concurrency", "2")
     wait_until(lambda: len(_offers(pg_url)) == 2, 30.0, message="(second offer)")
+    from apps import pg
+
     app = Conveyor(pg_url)
+    app.tasks.update(pg.app.tasks)  # the workers' tasks, by name, on this test's database
     try:
-        from apps.pg import ping
-        ping.app = app  # type: ignore[misc]
         before = []
         for n in range(5):  # one at a time, each done before the next: all to the first
-            before.append(ping.enqueue(n))
+            before.append(app.enqueue(pg.ping.name, (n,)))
             assert before[-1].result(timeout=10.0) == n
         assert {h.info().worker_id.split(":")[1] for h in before} == {str(first.pid)}
         assert len(_offers(pg_url)) == 2
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         started = time.monotonic()
-        after = [ping.enqueue(n) for n in range(5)]
+        after = [app.enqueue(pg.ping.name, (n,)) for n in range(5)]
         for n, handle in enumerate(after):
             assert handle.result(timeout=20.0) == n
         took = time.monotonic() - started

@@ -101,8 +101,8 @@ class PostgresBackend:
         self._loop_pools: dict[asyncio.AbstractEventLoop, _LoopPool] = {}
         self._listener: Listener | None = None
         self._seen_at_claim: tuple[Listener, Mark] | None = None
-        self._offers: dict[str, tuple[tuple[tuple[str, ...], str], float]] = {}
-        """Worker id -> ((queues, channel) offered, when to renew it (monotonic))."""
+        self._offers: dict[str, tuple[tuple[str, ...], str, float]] = {}
+        """Worker id -> (queues, channel) of its live offer, and when to renew it (monotonic)."""
         self._local_commits = 0
         self._reopening = False
         self._closing: set[asyncio.Task[None]] = set()
@@ -211,50 +211,51 @@ class PostgresBackend:
         listener = self._ensure_listener()
         seen = self._seen_at_claim
         since = seen[1] if seen is not None and seen[0] is listener else listener.mark()
+        offering = waiter.worker_id if waiter is not None and waiter.open else None
+        if waiter is not None and offering is None:
+            await self._withdraw(waiter.worker_id)
         deadline = time.monotonic() + timeout
-        while True:
-            renew_at = await self._keep_offer(queues, waiter, listener)
-            left = deadline - time.monotonic()
-            if left <= 0 or listener.changed(since, queues):
-                return []
-            await listener.wait(since, queues, min(left, max(0.0, renew_at - time.monotonic())))
-            if listener.changed(since, queues):
-                return []
+        while (left := deadline - time.monotonic()) > 0 and not listener.changed(since, queues):
+            if offering is not None:
+                renew_at = await self._offer(offering, queues, listener.private)
+                left = min(left, max(0.0, renew_at - time.monotonic()))
+            await listener.wait(since, queues, left)
+        return []
 
     async def withdraw(self, queues: Sequence[str], waiter: base.Waiter
                        ) -> list[base.ClaimedTask]:
         """Drops the worker's offers (it stops). No task is ever handed over here."""
-        await self._keep_offer(queues, base.Waiter(waiter.worker_id, waiter.lease_seconds, False),
-                               None)
+        await self._withdraw(waiter.worker_id)
         return []
 
-    async def _keep_offer(self, queues: Sequence[str], waiter: base.Waiter | None,
-                          listener: Listener | None) -> float:
-        """Offer, renew or withdraw as ``waiter`` is open or not; returns when (monotonic
-        time) the offer must be renewed (never, for no offer). A failure is logged and costs
-        only the targeting: enqueues then notify every worker, as without offers."""
-        never = float("inf")
-        if waiter is None:
-            return never
-        held = self._offers.get(waiter.worker_id)
+    async def _offer(self, worker_id: str, queues: Sequence[str], channel: str) -> float:
+        """Offer (or renew the offer) to take a single task of ``queues``, unless the offer
+        held is still good; returns when (monotonic time) to renew it. A failure is logged and
+        costs only the targeting: enqueues then notify every worker, as without offers."""
+        held = self._offers.get(worker_id)
+        if held is not None and held[:2] == (tuple(queues), channel) \
+                and time.monotonic() < held[2]:
+            return held[2]
         try:
-            if waiter.open and listener is not None:
-                wanted = (tuple(queues), listener.private)
-                if held is not None and held[0] == wanted and time.monotonic() < held[1]:
-                    return held[1]
-                pool = await self._async_pool()
-                await self._arun(pool, plans.offer(waiter.worker_id, queues, listener.private,
-                                                   OFFER_SECONDS, self._now()), relaxed=True)
-                renew_at = time.monotonic() + OFFER_SECONDS - OFFER_RENEW_MARGIN_SECONDS
-                self._offers[waiter.worker_id] = (wanted, renew_at)
-                return renew_at
-            if held is not None:
-                del self._offers[waiter.worker_id]
-                pool = await self._async_pool()
-                await self._arun(pool, plans.withdraw(waiter.worker_id), relaxed=True)
+            pool = await self._async_pool()
+            await self._arun(pool, plans.offer(worker_id, queues, channel, OFFER_SECONDS,
+                                               self._now()), relaxed=True)
         except Exception as exc:
             log.warning("postgresql %s: offering to take work failed: %s", self._where, exc)
-        return never
+            return float("inf")  # not again in this wait
+        renew_at = time.monotonic() + OFFER_SECONDS - OFFER_RENEW_MARGIN_SECONDS
+        self._offers[worker_id] = (tuple(queues), channel, renew_at)
+        return renew_at
+
+    async def _withdraw(self, worker_id: str) -> None:
+        """Drops the worker's offers, if it holds any (a failure leaves them to lapse)."""
+        if self._offers.pop(worker_id, None) is None:
+            return
+        try:
+            pool = await self._async_pool()
+            await self._arun(pool, plans.withdraw(worker_id), relaxed=True)
+        except Exception as exc:
+            log.warning("postgresql %s: withdrawing an offer failed: %s", self._where, exc)
 
     async def wait_for_urgent(self, queues: Sequence[str], timeout: float) -> int | None:
         """No urgent announcements here (``signals_priority`` is false): the worker claims

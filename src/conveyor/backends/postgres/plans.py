@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeAlias, TypeVar
 
 import msgspec
@@ -445,12 +446,8 @@ def now(op: base.Now, now: float | None) -> Plan[float]:
     return float(reply.rows[0][0])
 
 
-def _enqueue_targeted(op: base.Enqueue, now: float | None) -> Plan[list[base.EnqueueOutcome]]:
-    return (yield from enqueue(op, now, targeted=True))
-
-
 ENQUEUE_COPY = Spec(enqueue_copy, transaction=True)
-ENQUEUE_OWN = Spec(_enqueue_targeted)
+ENQUEUE_OWN = Spec(partial(enqueue, targeted=True))
 
 
 def spec_for(op: base.Transition[Any]) -> Spec | None:
