@@ -141,6 +141,22 @@ def test_an_expired_offer_is_not_taken(backend: RedisBackend, raw: redis.Redis) 
     assert raw.zcard(keys.queue_keys("default").idle) == 0, "dropped on the way"
 
 
+def test_the_offer_renewed_last_is_taken_and_a_lapsed_one_never(
+    backend: RedisBackend, raw: redis.Redis
+) -> None:
+    """The worker that offered last finished a task last: its process is the warm one."""
+    server_now = float(".".join(str(p) for p in raw.time()))
+    idle = keys.queue_keys("default").idle
+    raw.zadd(idle, {keys.offer("default", "older", 30.0): server_now + 10.0,
+                    keys.offer("default", "newer", 30.0): server_now + 30.0,
+                    keys.offer("default", "lapsed", 30.0): server_now - 1.0})
+    first, second, third = (enqueue(backend, new_task())[0] for _ in range(3))
+    assert [row(backend, t).worker_id for t in (first, second)] == ["newer", "older"]
+    assert row(backend, third).state == "PENDING"
+    assert raw.exists(idle) == 0, "the lapsed offer is dropped on the way"
+    assert [raw.llen(keys.inbox("default", w)) for w in ("newer", "older", "lapsed")] == [1, 1, 0]
+
+
 def test_a_paused_queue_drops_offers_and_takes_none(
     backend: RedisBackend, producer: RedisBackend, raw: redis.Redis
 ) -> None:

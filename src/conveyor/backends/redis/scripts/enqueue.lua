@@ -54,26 +54,26 @@ end
 -- A worker waiting for this queue's work (an offer in its idle zset, see handoff.py) gets a
 -- task due now leased straight into its inbox, when no ready task waits ahead of it. (A due
 -- delayed task or retry not promoted yet would queue behind it anyway: a claim promotes it
--- with a new sequence.) One task per offer: taking an offer removes it. Offers past their
--- deadline are dropped on the way. Once a queue has no offer to give, the rest of the batch
--- does not look again (a bulk enqueue of 1,000 would make 2,000 calls for nothing).
+-- with a new sequence.) One task per offer: taking an offer removes it. The offer taken is
+-- the one renewed last, by the worker that finished a task last (a warm process); if even it
+-- has lapsed, all have, and they go. Two calls on this path, since each one counts: the
+-- single enqueue is part of every pickup. Once a queue has no offer to give, the rest of the
+-- batch does not look again (a bulk enqueue of 1,000 would make 2,000 calls for nothing).
 local no_offer = {}
 local function take_offer(group)
     if no_offer[group] then return nil end
-    local idle = key_of(4, group, IDLE)
-    local found = redis.call('ZRANGEBYSCORE', idle, '(' .. num(now), '+inf', 'LIMIT', 0, 1)
-    if #found == 0 then
-        redis.call('DEL', idle) -- nothing live: at most stale offers
-        no_offer[group] = true
-        return nil
-    end
     if redis.call('EXISTS', key_of(4, group, READY)) == 1 then
         no_offer[group] = true
         return nil
     end
-    redis.call('ZREMRANGEBYSCORE', idle, '-inf', num(now))
-    redis.call('ZREM', idle, found[1])
-    return cmsgpack.unpack(found[1]) -- {inbox key, worker id, lease seconds}
+    local idle = key_of(4, group, IDLE)
+    local latest = redis.call('ZPOPMAX', idle)
+    if #latest == 0 or tonumber(latest[2]) <= now then
+        if #latest > 0 then redis.call('DEL', idle) end
+        no_offer[group] = true
+        return nil
+    end
+    return cmsgpack.unpack(latest[1]) -- {inbox key, worker id, lease seconds}
 end
 
 -- A claim row as one RESP array (the worker parses it as it parses a script's reply).
@@ -136,8 +136,11 @@ for g = 1, ngroups do
     if created[g] then
         local metrics = 3 + ngroups * GROUP_SIZE + 2 * g
         redis.call('HINCRBY', KEYS[metrics - 1], 'enqueued', created[g])
-        redis.call('HINCRBY', KEYS[metrics], minute_field, created[g])
-        redis.call('EXPIRE', KEYS[metrics], 3660) -- an hour of retention, then a minute
+        -- An hour of retention after the newest minute ends: set when a minute's field is
+        -- new, not on every enqueue.
+        if redis.call('HINCRBY', KEYS[metrics], minute_field, created[g]) == created[g] then
+            redis.call('EXPIRE', KEYS[metrics], 3660)
+        end
     end
 end
 return reply
