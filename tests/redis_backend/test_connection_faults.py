@@ -11,15 +11,20 @@ out connections the proxy had closed while they sat idle.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 import pytest
 import redis
+from msgspec.structs import replace
+from redis.exceptions import ResponseError
 
+from backends.support import new_task
 from chaos.harness import TcpProxy
-from conveyor.backends.base import Now
+from conveyor.backends.base import Enqueue, Now
 from conveyor.backends.redis.backend import RedisBackend
+from helpers import wait_until
 
 POOLED = 4
 
@@ -97,6 +102,45 @@ def test_connections_closed_while_idle_in_the_pool_are_replaced_before_use(
 
     try:
         asyncio.run(main())
+    finally:
+        raw.close()
+        backend.close()
+
+
+def test_a_sync_call_made_during_a_cut_is_retried_and_succeeds_once_the_cut_heals(
+    redis_url: str, proxy: TcpProxy
+) -> None:
+    """The sync runner sends a script's first try straight over a pooled connection
+    (``direct.py``); when that fails it must fall back to redis-py's retries, not give up."""
+    backend = RedisBackend(via(proxy, redis_url), durability="none", connect_retries=20)
+    try:
+        backend.execute(Now())
+        proxy.set_mode("cut")
+        outcome: list[object] = []
+        call = threading.Thread(target=lambda: outcome.append(backend.execute(Now())))
+        call.start()
+        wait_until(lambda: proxy.refused >= 2 or not call.is_alive(), timeout=10.0)
+        assert call.is_alive(), f"the call gave up at once: {outcome}"
+        proxy.set_mode("pass")
+        call.join(10.0)
+        assert not call.is_alive() and len(outcome) == 1 and float(outcome[0]) > 0  # type: ignore[arg-type]
+    finally:
+        proxy.set_mode("pass")
+        backend.close()
+
+
+def test_a_script_error_leaves_the_pooled_connection_usable(redis_url: str) -> None:
+    """An error reply is a whole reply: the connection goes back to the pool as it was."""
+    backend = RedisBackend(redis_url, durability="none", connect_retries=0)
+    raw = redis.Redis.from_url(redis_url)
+    try:
+        backend.execute(Now())
+        before = {c["id"] for c in raw.client_list()}
+        first = new_task()
+        with pytest.raises(ResponseError, match="duplicate task id"):
+            backend.execute(Enqueue([first, replace(new_task(), id=first.id)]))
+        assert backend.execute(Now()) > 0
+        assert {c["id"] for c in raw.client_list()} == before, "no connection replaced"
     finally:
         raw.close()
         backend.close()

@@ -55,7 +55,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from conveyor.backends import base
-from conveyor.backends.redis import handoff, keys
+from conveyor.backends.redis import direct, handoff, keys
 from conveyor.backends.redis.checks import DURABILITY_MODES, startup_check
 from conveyor.backends.redis.connections import use_async_connections
 from conveyor.backends.redis.plans import Command, Each, Eval, Plan, Planner
@@ -185,6 +185,11 @@ class RedisBackend:
             return client.execute_command(*call.args, **_routing(client, call))
         script = SCRIPTS[call.script]
         try:
+            if isinstance(client, redis.Redis):
+                try:
+                    return direct.evalsha(client, script.sha, call.keys, call.args)
+                except _UNAVAILABLE:
+                    pass  # the call below retries, with back-off
             return client.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
         except NoScriptError:
             client.script_load(script.source)
@@ -291,16 +296,21 @@ class RedisBackend:
             await self._acall(client, call)
             self._offer_loaded = True
             return await client.blpop(watched, timeout=seconds)
-        async with client.pipeline(transaction=False) as pipe:
-            pipe.evalsha(SCRIPTS[call.script].sha, len(call.keys), *call.keys, *call.args)
-            pipe.blpop(watched, timeout=seconds)
-            offered, popped = await pipe.execute(raise_on_error=False)
+        sha = SCRIPTS[call.script].sha
+        try:
+            offered, popped = await direct.offer_and_pop(client, sha, call.keys, call.args,
+                                                         watched, seconds)
+        except _UNAVAILABLE:  # once more through redis-py, which retries with back-off
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.evalsha(sha, len(call.keys), *call.keys, *call.args)
+                pipe.blpop(watched, timeout=seconds)
+                offered, popped = await pipe.execute(raise_on_error=False)
+            if isinstance(popped, BaseException):
+                raise popped from None
         if isinstance(offered, NoScriptError):
             self._offer_loaded = False  # a flushed or restarted server: load it next time
         elif isinstance(offered, BaseException):
             log.warning("redis %s: offering to take work failed: %s", self.url, offered)
-        if isinstance(popped, BaseException):
-            raise popped
         return popped
 
     @staticmethod

@@ -175,8 +175,11 @@ def queue_keys(queue: str) -> QueueKeys:
     return tag_keys(check_queue(queue))
 
 
+@functools.lru_cache(maxsize=4096)
 def tag_keys(tag: str) -> QueueKeys:
-    """The keys of one tag: a queue, or one partition of a queue (see :func:`partition_tag`)."""
+    """The keys of one tag: a queue, or one partition of a queue (see :func:`partition_tag`).
+    Cached: every script call names them, and formatting eleven keys was a third of the
+    Python of a single enqueue's plan (~10 of 29 us)."""
     return QueueKeys(*(f"{PREFIX}:{{{tag}}}:{name}" for name in QueueKeys._fields))
 
 
