@@ -327,7 +327,7 @@ class Worker:
             if handed:
                 # Claimed for this worker by the enqueue itself: start it from here, and wait
                 # again at once (no token was taken, so there is no claim to wait for).
-                self._take(handed)
+                self._take(handed, keeper=False)
                 self._start_from_buffer()
             if _cancel_lost():
                 return
@@ -336,6 +336,9 @@ class Worker:
                 # while it makes its next offer (~0.1-0.2 ms of redis-py), and the task would
                 # start only then. A timer, not sleep(0): only a blocking poll lets go of it.
                 await asyncio.sleep(HANDOFF_YIELD_SECONDS)
+                # The lease keeper learns of the lease only now: the pipe write wakes its
+                # process, one more for the two cores while the task's thread waits for one.
+                self._heartbeat.leases_claimed(handed)
                 continue
             self._work_pending = True
             self._wake.set()
@@ -453,12 +456,14 @@ class Worker:
         self._take(claimed)
         return claimed
 
-    def _take(self, claimed: list[ClaimedTask]) -> None:
-        """Tasks leased to this worker (claimed, or handed over) join the buffer."""
+    def _take(self, claimed: list[ClaimedTask], *, keeper: bool = True) -> None:
+        """Tasks leased to this worker (claimed, or handed over) join the buffer; the lease
+        keeper hears of them here unless the caller tells it later (``keeper``)."""
         self._buffer.extend(claimed)
         if claimed:
             self._metrics.claimed(claimed)
-            self._heartbeat.leases_claimed(claimed)
+            if keeper:
+                self._heartbeat.leases_claimed(claimed)
 
     def _waiter(self) -> Waiter:
         """This worker as it waits for work: open to a hand-off while it could start a task
