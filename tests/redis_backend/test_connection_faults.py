@@ -11,6 +11,7 @@ out connections the proxy had closed while they sat idle.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
@@ -20,9 +21,10 @@ import redis
 from msgspec.structs import replace
 from redis.exceptions import ResponseError
 
-from backends.support import new_task
+from backends.support import enqueue, new_task
 from chaos.harness import TcpProxy
-from conveyor.backends.base import Enqueue, Now
+from conveyor.backends.base import Enqueue, Now, Waiter
+from conveyor.backends.redis import keys
 from conveyor.backends.redis.backend import RedisBackend
 from helpers import wait_until
 
@@ -143,4 +145,43 @@ def test_a_script_error_leaves_the_pooled_connection_usable(redis_url: str) -> N
         assert {c["id"] for c in raw.client_list()} == before, "no connection replaced"
     finally:
         raw.close()
+        backend.close()
+
+
+def test_a_waiting_worker_whose_connection_is_cut_offers_again_once_the_cut_heals(
+    redis_url: str, proxy: TcpProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The offer and the BLPOP go straight over a pooled connection (``direct.py``); cut
+    under them, the wait falls back to redis-py's pipeline and its retries (a short cut is
+    not worth a warning), then is handed the next task as if nothing had happened."""
+    backend = RedisBackend(via(proxy, redis_url), durability="none", connect_retries=20)
+    producer = RedisBackend(redis_url, durability="none")
+    raw = redis.Redis.from_url(redis_url)
+    waiter = Waiter("cut-worker", 30.0, open=True)
+    offers = keys.queue_keys("default").idle
+
+    async def main() -> list[str]:
+        await backend.aexecute(Now())
+        await backend.wait_for_work(["default"], 0.3, waiter)  # the offer script is loaded
+        waiting = asyncio.create_task(backend.wait_for_work(["default"], 10.0, waiter))
+        await until(lambda: raw.zcard(offers) == 1)
+        raw.delete(offers)
+        proxy.set_mode("cut")
+        await until(lambda: proxy.refused >= 2)
+        assert not waiting.done(), f"the wait gave up: {waiting}"
+        proxy.set_mode("pass")
+        await until(lambda: raw.zcard(offers) == 1)  # offered again, through the fallback
+        task_id = (await asyncio.to_thread(enqueue, producer, new_task()))[0]
+        handed = await asyncio.wait_for(waiting, 5.0)
+        return [task_id, *(t.id for t in handed)]
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="conveyor"):
+            task_id, *handed = asyncio.run(main())
+        assert handed == [task_id]
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    finally:
+        proxy.set_mode("pass")
+        raw.close()
+        producer.close()
         backend.close()
