@@ -87,9 +87,24 @@ def test_query_files_are_not_empty(package: str) -> None:
 DIALECT_ONLY = {
     "conveyor.backends.postgres": {"enqueue_copy", "enqueue_copy_start", "prune_bloated",
                                    "prune_offers", *WAKE_UP_STEPS["conveyor.backends.postgres"]},
+    "conveyor.backends.sqlite": {"claim_promote_due"},
 }
 """Steps that only one dialect has: PostgreSQL streams large batches with COPY, vacuums the
-tables that pruning leaves full of dead rows, and keeps idle workers' offers."""
+tables that pruning leaves full of dead rows, and keeps idle workers' offers; SQLite promotes
+due tasks in a statement of their own, where PostgreSQL's claim statements do it too (a claim
+is then one plain statement per round trip)."""
+RELAXED_COMMITS = {"conveyor.backends.postgres": {"claim", "claim_oldest"}}
+"""Statements whose commit need not wait for the WAL flush (a claim a crash loses leaves its
+tasks PENDING), and say so themselves: the runner sends them alone, with no SET LOCAL."""
+
+
+@pytest.mark.parametrize("package", sorted(RELAXED_COMMITS))
+def test_claims_relax_their_own_commits_and_nothing_else_does(package: str) -> None:
+    folder = resources.files(package).joinpath("queries")
+    relaxing = {f for f in _query_files(package)
+                if "set_config('synchronous_commit', 'off', true)"
+                in folder.joinpath(f + ".sql").read_text(encoding="utf-8")}
+    assert relaxing == RELAXED_COMMITS[package]
 
 
 def test_the_same_query_files_in_every_sql_backend() -> None:

@@ -118,8 +118,7 @@ class PostgresBackend:
             pool = self._sync_pool()
         try:
             with self._unavailable(), pool.connection() as conn:
-                result = run_sync(conn, plan, transaction=spec.transaction,
-                                  relaxed=spec.relaxed)
+                result = run_sync(conn, plan, transaction=spec.transaction)
         except BackendUnavailable:
             self._drop_sync_pool(pool)
             raise
@@ -132,18 +131,16 @@ class PostgresBackend:
             self._before_claim()
         pool = await self._async_pool()
         plan: plans.Plan[T] = spec.plan(op, self._now())
-        result = await self._arun(pool, plan, transaction=spec.transaction,
-                                  relaxed=spec.relaxed)
+        result = await self._arun(pool, plan, transaction=spec.transaction)
         self._local_commits += spec.writes
         return result
 
     async def _arun(self, pool: AsyncConnectionPool, plan: plans.Plan[T], *,
-                    transaction: bool = False, relaxed: bool = False) -> T:
+                    transaction: bool = False) -> T:
         try:
             with self._unavailable():
                 async with pool.connection() as conn:
-                    return await run_async(conn, plan, transaction=transaction,
-                                           relaxed=relaxed)
+                    return await run_async(conn, plan, transaction=transaction)
         except BackendUnavailable:
             self._drop_async_pool(pool)
             raise
@@ -239,7 +236,7 @@ class PostgresBackend:
         try:
             pool = await self._async_pool()
             await self._arun(pool, plans.offer(worker_id, queues, channel, OFFER_SECONDS,
-                                               self._now()), relaxed=True)
+                                               self._now()))
         except Exception as exc:
             log.warning("postgresql %s: offering to take work failed: %s", self._where, exc)
             return float("inf")  # not again in this wait
@@ -253,7 +250,7 @@ class PostgresBackend:
             return
         try:
             pool = await self._async_pool()
-            await self._arun(pool, plans.withdraw(worker_id), relaxed=True)
+            await self._arun(pool, plans.withdraw(worker_id))
         except Exception as exc:
             log.warning("postgresql %s: withdrawing an offer failed: %s", self._where, exc)
 

@@ -74,10 +74,6 @@ class Spec:
     transaction: bool = False
     """Several statements that must commit together (one statement is atomic on its own and
     runs in autocommit: one round trip)."""
-    relaxed: bool = False
-    """Commit without waiting for the WAL flush (claim: a lost claim leaves tasks PENDING).
-    Without ``transaction`` each statement stands alone (a crash between two leaves a valid
-    state) and the runner pipelines them: one round trip per step whose reply is read."""
     writes: bool = True
 
 
@@ -167,15 +163,19 @@ def copyable(op: base.Enqueue) -> bool:
 
 
 def claim(op: base.Claim, now: float | None) -> Plan[list[base.ClaimedTask]]:
-    """Promote what is due, take the oldest-first share, then fill up by priority; queues in the
-    order given (the worker rotates it). A queue whose oldest-first step came back short has
-    nothing more to give (SKIP LOCKED aside, which the second step would skip too): it is not
-    asked again, so a worker that drains a queue pays one round trip per claim, not two."""
+    """Take the oldest-first share, then fill up by priority; queues in the order given (the
+    worker rotates it). A queue whose step came back short has nothing more to give (SKIP
+    LOCKED aside, which the next step would skip too): it is not asked again, so a worker that
+    drains a queue pays one round trip per claim, not two.
+
+    The first statement also promotes what is due in all the queues (one statement, not a
+    pipeline of three: an idle worker's claim took 0.83-1.01 ms that way, its oldest-first
+    statement alone 0.30-0.32). One that moved anything leased nothing, since it could not see
+    what it moved, and is sent again."""
     queues = list(op.queues)
-    yield Statement("claim_promote_due", {"now": now, "queues": queues, "limit": PROMOTE_LIMIT},
-                    wait=False)
     claimed: list[base.ClaimedTask] = []
     emptied: set[str] = set()
+    promote = queues
     for query, wanted in (("claim_oldest", min(op.oldest_first, op.limit)), ("claim", None)):
         goal = op.limit if wanted is None else len(claimed) + wanted
         for queue in queues:
@@ -184,13 +184,18 @@ def claim(op: base.Claim, now: float | None) -> Plan[list[base.ClaimedTask]]:
             if queue in emptied:
                 continue
             limit = goal - len(claimed)
-            reply = yield Statement(query, {
-                "now": now, "queue": queue, "limit": limit,
-                "worker_id": op.worker_id, "lease_seconds": float(op.lease_seconds),
-                "min_priority": op.min_priority,
-            })
-            claimed.extend(base.ClaimedTask(*row) for row in reply.rows)
-            if len(reply.rows) < limit:
+            moved = True
+            while moved:
+                reply = yield Statement(query, {
+                    "now": now, "queue": queue, "limit": limit,
+                    "worker_id": op.worker_id, "lease_seconds": float(op.lease_seconds),
+                    "min_priority": op.min_priority, "promote_queues": promote,
+                    "promote_limit": PROMOTE_LIMIT,
+                })
+                moved, promote = bool(promote) and reply.rows[0][-1] > 0, []
+            rows = [row[:-1] for row in reply.rows if row[0] is not None]
+            claimed.extend(base.ClaimedTask(*row) for row in rows)
+            if len(rows) < limit:
                 emptied.add(queue)
     claimed.sort(key=lambda task: -task.priority)
     return claimed
@@ -460,7 +465,7 @@ def spec_for(op: base.Transition[Any]) -> Spec | None:
 
 SPECS: dict[type[Any], Spec] = {
     base.Enqueue: Spec(enqueue),
-    base.Claim: Spec(claim, relaxed=True),
+    base.Claim: Spec(claim),
     base.Complete: Spec(complete),
     base.Fail: Spec(fail),
     base.Extend: Spec(extend),

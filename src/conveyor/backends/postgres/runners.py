@@ -2,7 +2,7 @@
 
 They are the only code that differs between the two worlds, and they know nothing about any
 transition. A transaction runs in pipeline mode with its own BEGIN and COMMIT statements: BEGIN
-(and a relaxed ``SET LOCAL``) travel with the first step, COMMIT with the last, so a
+travels with the first step, COMMIT with the last, so a
 transaction costs one round trip per step whose reply the plan reads. psycopg's
 ``transaction()`` block would sync after BEGIN and again after COMMIT, and leaving the pipeline
 syncs once more: a transaction whose replies nobody reads took four round trips, not one. A
@@ -24,59 +24,25 @@ from conveyor.backends.postgres.plans import Plan, Reply, Statement
 T = TypeVar("T")
 NO_REPLY = Reply([], -1)
 
-RELAXED_SQL = "SET LOCAL synchronous_commit = off"
-"""A claim need not wait for its WAL flush: if a crash loses it, its tasks are simply still
-PENDING (they were never started), so at-least-once holds; the flush is off the pickup path.
-Also valid in a pipeline's implicit transaction (the statements up to a sync)."""
 CHANGE_MARK_SQL = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text"
 """The next transaction id of the cluster: it moves whenever anyone commits a write, so a
 waiter polls it (a read of shared memory) instead of the tables."""
 
 
-def run_sync(
-    conn: psycopg.Connection[Any], plan: Plan[T], *, transaction: bool,
-    relaxed: bool = False,
-) -> T:
+def run_sync(conn: psycopg.Connection[Any], plan: Plan[T], *, transaction: bool) -> T:
     """Run ``plan`` on ``conn``: in a transaction of its own when asked, else on whatever the
     connection is in (autocommit for the pool's; the caller's open transaction for
     ``execute_on``).
 
-    ``relaxed`` without ``transaction``: every statement is atomic on its own, so the plan runs
-    in pipeline mode with no BEGIN/COMMIT, one short pipeline per step whose reply is read;
-    what travels together up to the sync that ends it forms one implicit transaction, committed
-    without waiting for the WAL flush. A claim then costs one round trip (leaving a pipeline
-    sends a sync of its own, so one held open across steps would cost one more)."""
+    Outside a transaction each statement is atomic on its own and runs alone. A statement whose
+    commit need not wait for its WAL flush says so itself (``set_config`` in its SQL: the
+    claims); a pipeline with a ``SET LOCAL`` in front cost 0.2-0.3 ms more per round trip."""
     if transaction:
-        return _drive_transaction_sync(conn, plan, [RELAXED_SQL] if relaxed else [])
-    if relaxed:
-        return _drive_relaxed_sync(conn, plan)
+        return _drive_transaction_sync(conn, plan)
     return _drive_sync(conn, plan)
 
 
-def _drive_relaxed_sync(conn: psycopg.Connection[Any], plan: Plan[T]) -> T:
-    cursor = conn.cursor(row_factory=tuple_row)
-    done = _Done[T]()
-    try:
-        statement = done.first(plan)
-        while statement is not None:
-            with conn.pipeline():
-                conn.execute(RELAXED_SQL)
-                while statement is not None:
-                    cursor.execute(statement.sql, statement.params)
-                    if statement.wait:
-                        break
-                    statement = done.send(plan, NO_REPLY)
-            if statement is not None:
-                rows = cursor.fetchall() if cursor.description is not None else []
-                statement = done.send(plan, Reply(rows, cursor.rowcount))
-        return done.value
-    finally:
-        cursor.close()
-
-
-def _drive_transaction_sync(
-    conn: psycopg.Connection[Any], plan: Plan[T], setting: list[str],
-) -> T:
+def _drive_transaction_sync(conn: psycopg.Connection[Any], plan: Plan[T]) -> T:
     """``plan`` in one transaction: the statements up to each step whose reply is read travel
     in one pipeline (BEGIN with the first, COMMIT with the last). A COPY, which pipeline mode
     cannot carry, runs between two pipelines: BEGIN, a step, a COPY, a step and COMMIT cost
@@ -86,7 +52,7 @@ def _drive_transaction_sync(
     Nothing is raised inside a pipeline block on purpose: psycopg only logs an error it meets
     while a block is left by an exception, and a failed COMMIT would pass for a success."""
     cursor = conn.cursor(row_factory=tuple_row)
-    opening, done = ["BEGIN", *setting], _Done[T]()
+    opening, done = ["BEGIN"], _Done[T]()
     try:
         statement = done.first(plan)
         while statement is not None:
@@ -172,45 +138,18 @@ def _drive_sync(conn: psycopg.Connection[Any], plan: Plan[T]) -> T:
         cursor.close()
 
 
-async def run_async(
-    conn: psycopg.AsyncConnection[Any], plan: Plan[T], *, transaction: bool,
-    relaxed: bool = False,
-) -> T:
+async def run_async(conn: psycopg.AsyncConnection[Any], plan: Plan[T], *, transaction: bool
+                    ) -> T:
     """The same as :func:`run_sync`, awaiting each round trip."""
     if transaction:
-        return await _drive_transaction_async(conn, plan, [RELAXED_SQL] if relaxed else [])
-    if relaxed:
-        return await _drive_relaxed_async(conn, plan)
+        return await _drive_transaction_async(conn, plan)
     return await _drive_async(conn, plan)
 
 
-async def _drive_relaxed_async(conn: psycopg.AsyncConnection[Any], plan: Plan[T]) -> T:
-    cursor = conn.cursor(row_factory=tuple_row)
-    done = _Done[T]()
-    try:
-        statement = done.first(plan)
-        while statement is not None:
-            async with conn.pipeline():
-                await conn.execute(RELAXED_SQL)
-                while statement is not None:
-                    await cursor.execute(statement.sql, statement.params)
-                    if statement.wait:
-                        break
-                    statement = done.send(plan, NO_REPLY)
-            if statement is not None:
-                rows = await cursor.fetchall() if cursor.description is not None else []
-                statement = done.send(plan, Reply(rows, cursor.rowcount))
-        return done.value
-    finally:
-        await cursor.close()
-
-
-async def _drive_transaction_async(
-    conn: psycopg.AsyncConnection[Any], plan: Plan[T], setting: list[str],
-) -> T:
+async def _drive_transaction_async(conn: psycopg.AsyncConnection[Any], plan: Plan[T]) -> T:
     """:func:`_drive_transaction_sync`, awaiting each round trip."""
     cursor = conn.cursor(row_factory=tuple_row)
-    opening, done = ["BEGIN", *setting], _Done[T]()
+    opening, done = ["BEGIN"], _Done[T]()
     try:
         statement = done.first(plan)
         while statement is not None:
