@@ -329,16 +329,19 @@ class Worker:
                 # again at once (no token was taken, so there is no claim to wait for).
                 self._take(handed, keeper=False)
                 self._start_from_buffer()
-            if _cancel_lost():
-                return
-            if handed:
                 # Let the task's thread have the GIL first: this loop would otherwise hold it
                 # while it makes its next offer (~0.1-0.2 ms of redis-py), and the task would
                 # start only then. A timer, not sleep(0): only a blocking poll lets go of it.
-                await asyncio.sleep(HANDOFF_YIELD_SECONDS)
-                # The lease keeper learns of the lease only now: the pipe write wakes its
-                # process, one more for the two cores while the task's thread waits for one.
-                self._heartbeat.leases_claimed(handed)
+                # The lease keeper learns of the lease only after it: the pipe write wakes the
+                # keeper's process, one more for the two cores while the thread waits for one.
+                try:
+                    if not _cancel_lost():
+                        await asyncio.sleep(HANDOFF_YIELD_SECONDS)
+                finally:
+                    self._heartbeat.leases_claimed(handed)
+            if _cancel_lost():
+                return
+            if handed:
                 continue
             self._work_pending = True
             self._wake.set()
