@@ -21,7 +21,7 @@ from psycopg import sql
 
 from conveyor.backends.base import Claim, Complete, Completion
 from conveyor.backends.postgres.backend import PostgresBackend
-from conveyor.backends.postgres.plans import QUERIES
+from conveyor.backends.postgres.plans import PROMOTE_LIMIT, QUERIES
 
 FILL = """
 INSERT INTO conveyor_tasks (id, name, queue, payload, priority, state, max_retries, created_at,
@@ -79,7 +79,9 @@ def main() -> None:
                     plan = conn.execute(
                         b"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + QUERIES["claim"],
                         {"now": None, "queue": "default", "limit": batch, "worker_id": "bench",
-                         "lease_seconds": 30.0, "min_priority": 0},
+                         "lease_seconds": 30.0, "min_priority": 0,
+                         # as a claim's first statement: it promotes what is due (nothing here)
+                         "promote_queues": ["default"], "promote_limit": PROMOTE_LIMIT},
                     ).fetchall()
                 print(f"\nEXPLAIN of claim.sql, batch {batch}, {sizes[-1]:,} PENDING + "
                       f"{sizes[-1]:,} DONE rows:")
