@@ -59,6 +59,23 @@ def test_sync_thread_task_over_its_timeout_is_failed_and_abandoned(
     release.set()
 
 
+def test_thread_tasks_done_in_time_leave_no_timeout_timer_behind(
+    app: Conveyor, start_worker
+) -> None:
+    @app.task(timeout=600)
+    def quick(i: int) -> int:
+        return i
+
+    running = start_worker(app, concurrency=4)
+    handles = quick.enqueue_many([((i,), {}) for i in range(200)])
+    assert [h.result(timeout=20) for h in handles] == list(range(200))
+    worker = running.worker
+    wait_until(lambda: not worker._running, timeout=10)
+    live = [h for h in worker._loop._scheduled
+            if not h.cancelled() and "_thread_overran" in repr(h._callback)]
+    assert live == [] and worker._overrun_timers == {}
+
+
 def test_process_task_over_its_timeout_is_killed_and_replaced(db_url: str, start_worker) -> None:
     from apps import basic
 
