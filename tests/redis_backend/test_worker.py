@@ -13,6 +13,7 @@ import redis
 
 from conveyor import Conveyor, TaskState
 from conveyor.backends.base import QueueStatsRead
+from conveyor.worker.worker import WARM_CONNECTIONS
 from helpers import wait_until
 from integration.conftest import RunningWorker
 from redis_server import RedisServer
@@ -138,3 +139,16 @@ def test_a_restart_under_a_running_worker_loses_nothing(tmp_path: Path) -> None:
         worker.stop()
         app.close()
         server.stop()
+
+
+def test_a_worker_opens_its_connections_before_its_first_claim(app: Conveyor) -> None:
+    """Opened on demand, they came while the loop ran its first batch, each waiting on it for
+    its handshake (18-35 ms each), and the urgent watcher with them."""
+    with redis.Redis.from_url(app.url) as client:
+        before = len(client.client_list())
+        worker = _start(app, concurrency=4)  # returns once the worker has started
+        try:
+            opened = len(client.client_list()) - before
+            assert opened >= WARM_CONNECTIONS, f"{opened} connections at the first claim"
+        finally:
+            assert worker.stop() == 0

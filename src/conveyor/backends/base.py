@@ -552,6 +552,13 @@ class Backend(Protocol):
         """Block until anything may have changed, or ``timeout`` seconds (sync callers)."""
         ...
 
+    async def warm_up(self, connections: int) -> None:
+        """Open ``connections`` connections for the running loop now, while it is idle (a
+        worker before its first claim). Opened on demand, they come when the loop is at its
+        busiest, running its first batch, and each costs several round trips there. A failure
+        is not raised: the connections open on demand then, as before."""
+        ...
+
     def declare_queue(self, queue: str, partitions: int = 1) -> None:
         """Split ``queue`` into ``partitions`` (Redis); backends without shards ignore it."""
         ...

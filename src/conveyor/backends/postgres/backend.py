@@ -304,6 +304,17 @@ class PostgresBackend:
         for entry in loop_pools.values():
             _close_on_its_loop(entry)
 
+    async def warm_up(self, connections: int) -> None:
+        """The async pool opens ``pool_min_size`` connections, then one more whenever all are
+        in use: at a worker's start that happens during its first batch."""
+        try:
+            pool = await self._async_pool()
+            async with contextlib.AsyncExitStack() as held:
+                for _ in range(min(connections, self._max_size)):
+                    await held.enter_async_context(pool.connection())
+        except Exception as exc:
+            log.debug("postgresql %s: opening connections ahead failed: %s", self._where, exc)
+
     async def upkeep(self) -> None:
         """VACUUM the tables ``prune_bloated.sql`` names. ``SKIP_LOCKED``: when another worker
         is vacuuming a table already, this one moves on instead of waiting for it; a plain

@@ -193,6 +193,9 @@ class SQLiteBackend:
             if self._version(work_only=False) != start:
                 return
 
+    async def warm_up(self, connections: int) -> None:
+        """Nothing to open: async calls run the sync connection in a thread."""
+
     async def upkeep(self) -> None:
         """Nothing to do: SQLite reuses the pages that deleted rows free."""
 
