@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from conveyor import (
+    ConfigurationError,
     Conveyor,
     ResultTimeout,
     Retry,
@@ -326,3 +327,28 @@ def test_a_busy_worker_with_free_slots_picks_up_new_work_at_once(
         assert blocker.info().state == TaskState.RUNNING, "it ran beside the long task"
     finally:
         release.set()
+
+
+def test_claim_batch_bounds_each_claim(app: Conveyor, start_worker) -> None:
+    from conveyor.backends.base import Claim
+
+    @app.task
+    def noop(i: int) -> int:
+        return i
+
+    limits: list[int] = []
+    run = app.backend.aexecute
+
+    async def recording(op):  # the real backend still runs every claim
+        if isinstance(op, Claim) and not op.min_priority:
+            limits.append(op.limit)
+        return await run(op)
+
+    app.backend.aexecute = recording
+    handles = noop.enqueue_many([((i,), {}) for i in range(40)])
+    start_worker(app, concurrency=4, prefetch=8, claim_batch=3)
+    assert [h.result(timeout=20) for h in handles] == list(range(40))
+    assert app.backend.claim_batch is None  # SQLite: no limit of its own
+    assert limits and max(limits) == 3
+    with pytest.raises(ConfigurationError):
+        app.worker(claim_batch=0)

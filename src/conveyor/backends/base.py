@@ -509,6 +509,10 @@ class Backend(Protocol):
     signals_priority: bool
     """Whether :meth:`wait_for_urgent` announces urgent arrivals; where it does not, the
     worker looks for urgent work with claims of its own (backing off while they find none)."""
+    claim_batch: int | None
+    """The most tasks a worker's claim should lease at once (None: as many as it has room
+    for). Where a claim holds the whole store while it runs, its size bounds how long every
+    other client waits behind it, an urgent enqueue and the claim that would take it too."""
 
     def execute(self, op: Transition[T]) -> T:
         """Run one transition atomically and return its reply."""

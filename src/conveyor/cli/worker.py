@@ -31,6 +31,8 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
               help="Worker processes; more than 1 runs them under a supervisor.")
 @click.option("--prefetch", type=click.IntRange(min=0), default=None,
               help="Tasks claimed ahead of free slots (default: concurrency; 0 for long tasks).")
+@click.option("--claim-batch", type=click.IntRange(min=1), default=None,
+              help="Most tasks one claim takes (default: the backend's, 32 on Redis).")
 @click.option("--pool", type=click.Choice(["thread", "process"]), default="thread",
               show_default=True, help="Where plain `def` tasks run.")
 @click.option("--burst", is_flag=True, help="Exit once no task is due.")
@@ -44,8 +46,8 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
               show_default=True)
 @pass_state
 def worker(state: CliState, app_spec: str | None, queues: tuple[str, ...], concurrency: int,
-           processes: int, prefetch: int | None, pool: str, burst: bool, scheduler: bool,
-           grace: float, url: str | None, log_level: str) -> None:
+           processes: int, prefetch: int | None, claim_batch: int | None, pool: str,
+           burst: bool, scheduler: bool, grace: float, url: str | None, log_level: str) -> None:
     """Run tasks of MODULE:APP (or --app) until SIGTERM / Ctrl-C (a second one: cold stop).
 
     Exit code 0 after a clean stop, 1 if running tasks had to be abandoned after the grace
@@ -61,7 +63,8 @@ def worker(state: CliState, app_spec: str | None, queues: tuple[str, ...], concu
     ctx = click.get_current_context()
     if processes == 1:
         w = app.worker(list(queues) or None, concurrency=concurrency, prefetch=prefetch,
-                       pool=pool, burst=burst, grace=grace, scheduler=scheduler)
+                       claim_batch=claim_batch, pool=pool, burst=burst, grace=grace,
+                       scheduler=scheduler)
         ctx.exit(asyncio.run(_serve(w)))
     _check_backend(app)
     command = [sys.executable, "-m", "conveyor", "worker", spec, "--processes", "1",
@@ -71,6 +74,8 @@ def worker(state: CliState, app_spec: str | None, queues: tuple[str, ...], concu
         command += ["--queue", queue]
     if prefetch is not None:
         command += ["--prefetch", str(prefetch)]
+    if claim_batch is not None:
+        command += ["--claim-batch", str(claim_batch)]
     if burst:
         command.append("--burst")
     if scheduler:

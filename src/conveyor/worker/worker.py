@@ -87,6 +87,7 @@ class Worker:
         *,
         concurrency: int = 10,
         prefetch: int | None = None,
+        claim_batch: int | None = None,
         pool: str = "thread",
         burst: bool = False,
         burst_wait_scheduled: bool = False,
@@ -101,12 +102,17 @@ class Worker:
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError("concurrency must be >= 1")
+        if claim_batch is not None and claim_batch < 1:
+            raise ConfigurationError("claim_batch must be >= 1")
         if pool not in ("thread", "process"):
             raise ConfigurationError("pool must be 'thread' or 'process'")
         self.app = app
         self.queues = tuple(queues or app.all_queues() or [app.default_queue])
         self.concurrency = concurrency
         self.prefetch = concurrency if prefetch is None else max(0, prefetch)
+        self.claim_batch = claim_batch
+        """The most tasks one claim takes (None: the backend's ``claim_batch``, else no
+        limit); a full claim is followed by the next at once until the buffer is full."""
         self.burst = burst
         self.burst_wait_scheduled = burst_wait_scheduled
         self.grace = grace
@@ -421,6 +427,7 @@ class Worker:
                 return False
             min_priority, room = top + 1, spare
         else:
+            room = min(room, self.claim_batch or self.app.backend.claim_batch or room)
             self._share_credit += room * self.app.starvation_share
             oldest = int(self._share_credit)
             self._share_credit -= oldest

@@ -66,6 +66,7 @@ class SQLiteBackend:
     """A :class:`~conveyor.backends.base.Backend` on one SQLite file."""
 
     signals_priority = False
+    claim_batch: int | None = None
 
     def __init__(
         self,
