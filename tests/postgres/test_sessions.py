@@ -36,20 +36,3 @@ def test_own_sessions_commit_durably_and_keep_the_urls_options(pg_url: str) -> N
     finally:
         backend.close()
 
-
-def test_warm_up_opens_the_async_pools_connections_ahead(pg_url: str) -> None:
-    """The pool opens one connection, then one more each time all are in use: at a worker's
-    start that was during its first batch. Never more than the pool may hold."""
-    backend = PostgresBackend(pg_url, pool_max_size=6)
-
-    async def on_a_loop(connections: int) -> tuple[int, int]:
-        await backend.warm_up(connections)
-        stats = (await backend._async_pool()).get_stats()
-        await backend.release_loop()
-        return stats["pool_size"], stats["pool_available"]
-
-    try:
-        assert asyncio.run(on_a_loop(4)) == (4, 4)
-        assert asyncio.run(on_a_loop(20)) == (6, 6)
-    finally:
-        backend.close()
