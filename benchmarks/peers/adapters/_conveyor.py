@@ -24,7 +24,8 @@ PREFETCH = int(os.environ.get("CONVEYOR_BENCH_PREFETCH", str(CONCURRENCY)))
 """Tasks claimed ahead per worker process. Smaller slots and prefetch trade drain rate for the
 priority workload's wait (see the seventh session's sweep in ``benchmarks/README.md``)."""
 SETTINGS = (f"2 x `conveyor worker conveyor.bench:app -q bench --concurrency {CONCURRENCY} "
-            f"--prefetch {PREFETCH}` (plain def handler, thread pool); enqueue_many")
+            f"--prefetch {PREFETCH}` (plain def handler, thread pool; claims of at most the "
+            f"backend's claim_batch: 32 on Redis); enqueue_many")
 PRIORITY = {None: None, "low": 1, "high": 9}
 
 
