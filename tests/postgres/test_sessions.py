@@ -35,4 +35,3 @@ def test_own_sessions_commit_durably_and_keep_the_urls_options(pg_url: str) -> N
         assert [t.id for t in backend.execute(Claim("w", ["q"], 1, 30.0))] == ["t-1"]
     finally:
         backend.close()
-
