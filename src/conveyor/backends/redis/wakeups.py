@@ -119,9 +119,10 @@ class UrgentWatch:
     Watcher tasks block in ``XREAD`` (in chunks, as :class:`SignalWatch` does with ``BLPOP``):
     one over every stream on a single server, one per stream on a cluster, where a read cannot
     span slots. ``wait`` returns the highest priority read since its previous return. Cursors
-    start at each stream's last entry, so what was announced before the first wait is not
-    replayed; an entry read while nobody waits is kept for the next wait (at worst one claim
-    that finds nothing).
+    start at the beginning: what a stream still holds (at most ``URGENT_CAP`` = 16 entries,
+    ``_record.lua``) is read once at the first wait, so an announcement made while the
+    watcher was still connecting is not missed, at the cost of one claim that may find
+    nothing; an entry read while nobody waits is kept for the next wait (the same cost).
     """
 
     def __init__(self, client: Any, block_seconds: float, url: str, cluster: bool) -> None:
