@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -21,3 +21,20 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s {message}".strip())
         time.sleep(interval)
+
+
+def record_claims(app: Any) -> list[int]:
+    """The limit of every regular claim ``app``'s workers send from now on; the real backend
+    still runs each one (an observer, not a mock)."""
+    from conveyor.backends.base import Claim
+
+    limits: list[int] = []
+    run = app.backend.aexecute
+
+    async def recording(op: Any) -> Any:
+        if isinstance(op, Claim) and not op.min_priority:
+            limits.append(op.limit)
+        return await run(op)
+
+    app.backend.aexecute = recording
+    return limits

@@ -18,7 +18,7 @@ from conveyor import (
     TaskState,
     current_task,
 )
-from helpers import wait_until
+from helpers import record_claims, wait_until
 
 
 def test_tasks_run_and_results_are_stored(app: Conveyor, start_worker) -> None:
@@ -330,21 +330,11 @@ def test_a_busy_worker_with_free_slots_picks_up_new_work_at_once(
 
 
 def test_claim_batch_bounds_each_claim(app: Conveyor, start_worker) -> None:
-    from conveyor.backends.base import Claim
-
     @app.task
     def noop(i: int) -> int:
         return i
 
-    limits: list[int] = []
-    run = app.backend.aexecute
-
-    async def recording(op):  # the real backend still runs every claim
-        if isinstance(op, Claim) and not op.min_priority:
-            limits.append(op.limit)
-        return await run(op)
-
-    app.backend.aexecute = recording
+    limits = record_claims(app)
     handles = noop.enqueue_many([((i,), {}) for i in range(40)])
     start_worker(app, concurrency=4, prefetch=8, claim_batch=3)
     assert [h.result(timeout=20) for h in handles] == list(range(40))

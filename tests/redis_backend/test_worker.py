@@ -7,15 +7,14 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
 
 from conveyor import Conveyor, TaskState
-from conveyor.backends.base import Claim, QueueStatsRead
+from conveyor.backends.base import QueueStatsRead
 from conveyor.worker.worker import WARM_CONNECTIONS
-from helpers import wait_until
+from helpers import record_claims, wait_until
 from integration.conftest import RunningWorker
 from redis_server import RedisServer
 
@@ -142,20 +141,6 @@ def test_a_restart_under_a_running_worker_loses_nothing(tmp_path: Path) -> None:
         server.stop()
 
 
-def _record_claims(app: Conveyor) -> list[int]:
-    """The limit of every claim the app's workers send (the real backend still runs them)."""
-    limits: list[int] = []
-    run = app.backend.aexecute
-
-    async def recording(op: Any) -> Any:
-        if isinstance(op, Claim) and not op.min_priority:
-            limits.append(op.limit)
-        return await run(op)
-
-    app.backend.aexecute = recording  # type: ignore[method-assign]
-    return limits
-
-
 def test_claims_lease_at_most_the_backends_batch_and_follow_each_other(app: Conveyor) -> None:
     """A worker with room for 128 claims 32 at a time on Redis (each script holds the server
     while it runs), and the next claim follows a full one at once."""
@@ -164,7 +149,7 @@ def test_claims_lease_at_most_the_backends_batch_and_follow_each_other(app: Conv
         return i
 
     handles = noop.enqueue_many([((i,), {}) for i in range(300)])
-    limits = _record_claims(app)
+    limits = record_claims(app)
     worker = _start(app, concurrency=64, prefetch=64)
     try:
         assert [h.result(timeout=30) for h in handles] == list(range(300))

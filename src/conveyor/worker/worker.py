@@ -145,6 +145,8 @@ class Worker:
         self._unsettled = 0
         self._lost: set[str] = set()
         self._abandoned: set[str] = set()
+        self._claim_limit: int | None = None
+        """``claim_batch``, or the backend's: resolved once the backend is up (``arun``)."""
         self._overrun_timers: dict[str, asyncio.TimerHandle] = {}
         """Each thread-lane task's timeout timer, cancelled when the task returns in time: left
         to fire, a worker at 10,000 tasks/s with 30 s timeouts kept 300,000 in the loop's heap."""
@@ -256,6 +258,7 @@ class Worker:
         self.rescuer = Rescuer(backend, self.app.max_worker_lost, self.recovery_interval)
         self.pruner = Pruner(backend)
         await backend.aexecute(self._heartbeat.registration())
+        self._claim_limit = self.claim_batch or backend.claim_batch
         await backend.warm_up(WARM_CONNECTIONS)
         loops_stop = asyncio.Event()
         loops = [
@@ -427,7 +430,7 @@ class Worker:
                 return False
             min_priority, room = top + 1, spare
         else:
-            room = min(room, self.claim_batch or self.app.backend.claim_batch or room)
+            room = min(room, self._claim_limit or room)
             self._share_credit += room * self.app.starvation_share
             oldest = int(self._share_credit)
             self._share_credit -= oldest
