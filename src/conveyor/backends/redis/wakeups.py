@@ -72,10 +72,11 @@ class SignalWatch:
     async def aclose(self) -> None:
         """Cancel every watcher and wait for them (before the client closes under them).
 
-        redis-py sometimes loses a cancellation that arrives while a blocking read is in
-        flight; such a watcher still sees its flag (or ``cancelling()``) when that ``BLPOP``
-        returns, which is why the pops block for short chunks: a lost cancellation costs at
-        most one chunk, never a hang."""
+        redis-py sometimes loses a cancellation (it sends each command under Python 3.11's
+        ``wait_for``, which swallows one that lands as its send completes); such a watcher
+        still sees its flag (or ``cancelling()``) when that ``BLPOP`` returns, which is why the
+        pops block for short chunks: a lost cancellation costs at most one chunk, never a
+        hang."""
         self._stopped = True
         watchers, self._watchers = list(self._watchers.values()), {}
         for watcher in watchers:
