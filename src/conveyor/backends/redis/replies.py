@@ -23,13 +23,20 @@ def floats(value: bytes | None) -> float | None:
     return None if value is None else float(value)
 
 
+def seconds(micros: int | bytes) -> float:
+    """A time or duration a script sent as whole microseconds (an integer reply, or its digits
+    in a hand-off entry): see ``lease_to`` in _record.lua."""
+    return int(micros) / 1_000_000
+
+
 def claimed(r: Sequence[Any]) -> base.ClaimedTask:
     return base.ClaimedTask(
         id=keys.decode_id(r[0]), queue=r[1].decode(), name=r[2].decode(), payload=r[3],
         priority=int(r[4]), attempts=int(r[5]), max_retries=int(r[6]), worker_lost=int(r[7]),
-        lease_token=r[8].decode(), lease_expires_at=float(r[9]), created_at=float(r[10]),
-        scheduled_at=float(r[11]), idempotency_key=text(r[12]), timeout_seconds=floats(r[13]),
-        result_ttl_seconds=float(r[14]),
+        lease_token=r[8].decode(), lease_expires_at=seconds(r[9]), created_at=seconds(r[10]),
+        scheduled_at=seconds(r[11]), idempotency_key=text(r[12]),
+        timeout_seconds=None if r[13] is None else seconds(r[13]),
+        result_ttl_seconds=seconds(r[14]),
     )
 
 

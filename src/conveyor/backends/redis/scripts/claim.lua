@@ -19,7 +19,8 @@
 --           the claim takes anything (see handoff.py)
 -- Returns: a flat array, 15 per leased task: id, queue, name, payload, priority, attempts,
 --   max_retries, worker_lost, lease_token, lease_expires_at, created_at, scheduled_at,
---   idempotency_key, timeout_seconds, result_ttl_seconds
+--   idempotency_key, timeout_seconds, result_ttl_seconds (times and durations in whole
+--   microseconds: see lease_to)
 local now = clock_now(ARGV[1])
 local worker, limit, lease = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local oldest_first, ngroups = math.min(tonumber(ARGV[5]), limit), tonumber(ARGV[6])
@@ -64,10 +65,9 @@ local function lease_one(g, id)
     local rec = load(key_of(2, g, TASKS), id)
     local token = salt .. ':' .. next_token
     next_token = next_token + 1
-    local r = lease_to(id, ARGV[6 + g], rec, worker, token, now, lease)
+    lease_to(id, ARGV[6 + g], rec, worker, token, now, lease, reply)
     defer_move(moves, 2, g, id, rec, 'RUNNING', now + lease)
     store(key_of(2, g, TASKS), id, rec)
-    for _, v in ipairs(r) do reply[#reply + 1] = v end
     taken = taken + 1
 end
 

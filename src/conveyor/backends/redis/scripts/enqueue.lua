@@ -84,7 +84,8 @@ local function resp(row)
         if v == false then
             parts[#parts + 1] = '$-1\r\n'
         else
-            v = tostring(v)
+            -- tostring keeps 14 digits; microseconds since the epoch have 16
+            v = type(v) == 'number' and string.format('%.17g', v) or v
             parts[#parts + 1] = '$' .. #v .. '\r\n' .. v .. '\r\n'
         end
     end
@@ -108,7 +109,8 @@ for _, a in ipairs(plan) do
         -- The row names the tag (the worker reads the queue from it, handoff.py); the token is
         -- unique, since a claim's always holds a ':'.
         rec[STATE] = 'RUNNING'
-        local row = lease_to(id, ARGV[2 + group], rec, offer[2], 'h' .. sequence, now, offer[3])
+        local row = {}
+        lease_to(id, ARGV[2 + group], rec, offer[2], 'h' .. sequence, now, offer[3], row)
         redis.call('ZADD', key_of(4, group, LEASED), num(rec[LEASE_EXPIRES]), id)
         redis.call('RPUSH', offer[1], resp(row))
     elseif due > now then
