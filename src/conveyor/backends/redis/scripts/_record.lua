@@ -161,7 +161,10 @@ local function defer_move(moves, base, group, id, rec, state, score)
     out[#out + 1] = id
     local into = moves.into[to]
     if not into then into = {}; moves.into[to] = into end
-    into[#into + 1] = num(score)
+    if score ~= moves.score then -- a batch mostly shares one (a claim's deadline, say)
+        moves.score, moves.score_text = score, num(score)
+    end
+    into[#into + 1] = moves.score_text
     into[#into + 1] = id
     rec[STATE] = state
 end
