@@ -3,7 +3,7 @@ the pruning of silent workers."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import msgspec
 
 from conveyor import Conveyor
 from conveyor.backends.base import (
@@ -18,7 +18,7 @@ from conveyor.backends.base import (
 
 def _worker(worker_id: str, started_at: float, **fields: object) -> WorkerRow:
     row = WorkerRow(worker_id, "host-1", 4242, ("default", "email"), 8, 0, started_at, 0.0)
-    return replace(row, **fields)  # type: ignore[arg-type]
+    return msgspec.structs.replace(row, **fields)
 
 
 def test_register_lists_the_worker_seen_now(backend: Backend, clock) -> None:

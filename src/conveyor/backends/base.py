@@ -71,11 +71,13 @@ class Transition(Generic[R]):
 # ---------------------------------------------------------------------------------------------
 # Rows that cross the seam
 #
-# The rows built for every task (NewTask, ClaimedTask, Lease, Completion, Failure, and the
-# worker's TaskContext, Prepared and Outcome) are frozen msgspec Structs: a frozen dataclass
-# sets each field through object.__setattr__, 3.9 us for a ClaimedTask against 0.19 us, and
-# a draining worker spent a tenth of its loop there. Rows built once per batch or per call
-# stay dataclasses.
+# The rows and transitions are frozen msgspec Structs. Built per task (NewTask, ClaimedTask,
+# Lease, Completion, Failure, and the worker's TaskContext, Prepared and Outcome), a frozen
+# dataclass sets each field through object.__setattr__, 3.9 us for a ClaimedTask against 0.19
+# us, and a draining worker spent a tenth of its loop there. The rest are Structs for start-up:
+# a dataclass generates its methods with exec at import, and 34 of them made this module 52 ms
+# of every process's start (a worker's, a producer's, each CLI call), 17 ms as Structs.
+# Recovered stays a dataclass: its per-queue detail is left out of its equality.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -124,8 +126,7 @@ class ClaimedTask(msgspec.Struct, frozen=True):
     result_ttl_seconds: float
 
 
-@dataclass(frozen=True, slots=True)
-class Waiter:
+class Waiter(msgspec.Struct, frozen=True):
     """A worker in :meth:`Backend.wait_for_work`, for backends that hand a new task straight
     to a waiting worker instead of waking it to claim."""
 
@@ -165,8 +166,7 @@ class Failure(msgspec.Struct, frozen=True):
     """A hint, as in :class:`Lease`."""
 
 
-@dataclass(frozen=True, slots=True)
-class TaskRow:
+class TaskRow(msgspec.Struct, frozen=True):
     """A task as stored; :mod:`conveyor.inspect` turns it into a public ``TaskInfo``."""
 
     id: str
@@ -193,8 +193,7 @@ class TaskRow:
     "ended_at", "error"}`` each (every backend stores or renders this same text)."""
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerRow:
+class WorkerRow(msgspec.Struct, frozen=True):
     id: str
     host: str
     pid: int
@@ -205,8 +204,7 @@ class WorkerRow:
     last_seen: float
 
 
-@dataclass(frozen=True, slots=True)
-class QueueCounts:
+class QueueCounts(msgspec.Struct, frozen=True):
     queue: str
     counts: dict[str, int]
     oldest_pending_at: float | None
@@ -252,8 +250,7 @@ def recovered(rows: Sequence[Sequence[Any]]) -> Recovered:
     return Recovered(requeued=len(rows) - dead, dead=dead, per_queue=per_queue)
 
 
-@dataclass(frozen=True, slots=True)
-class MetricCount:
+class MetricCount(msgspec.Struct, frozen=True):
     """One counter (or histogram bucket, or sum) of one queue over one minute."""
 
     queue: str
@@ -268,13 +265,11 @@ class MetricCount:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Enqueue(Transition[list[EnqueueOutcome]]):
+class Enqueue(msgspec.Struct, Transition[list[EnqueueOutcome]], frozen=True):
     tasks: Sequence[NewTask]
 
 
-@dataclass(frozen=True, slots=True)
-class Claim(Transition[list[ClaimedTask]]):
+class Claim(msgspec.Struct, Transition[list[ClaimedTask]], frozen=True):
     worker_id: str
     queues: Sequence[str]
     """Served in this order; the worker rotates it between claims so every queue gets a turn."""
@@ -287,22 +282,19 @@ class Claim(Transition[list[ClaimedTask]]):
     full: only what would overtake everything it holds is worth taking then)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Complete(Transition[list[str]]):
+class Complete(msgspec.Struct, Transition[list[str]], frozen=True):
     """Returns the ids whose lease was lost (nothing changed for them)."""
 
     completions: Sequence[Completion]
 
 
-@dataclass(frozen=True, slots=True)
-class Fail(Transition[list[str]]):
+class Fail(msgspec.Struct, Transition[list[str]], frozen=True):
     """Returns the ids whose lease was lost."""
 
     failures: Sequence[Failure]
 
 
-@dataclass(frozen=True, slots=True)
-class Extend(Transition[list[str]]):
+class Extend(msgspec.Struct, Transition[list[str]], frozen=True):
     """Returns the ids whose lease was lost."""
 
     worker_id: str
@@ -310,41 +302,35 @@ class Extend(Transition[list[str]]):
     lease_seconds: float
 
 
-@dataclass(frozen=True, slots=True)
-class Release(Transition[list[str]]):
+class Release(msgspec.Struct, Transition[list[str]], frozen=True):
     """Returns the ids whose lease was lost."""
 
     leases: Sequence[Lease]
 
 
-@dataclass(frozen=True, slots=True)
-class RecoverExpired(Transition[Recovered]):
+class RecoverExpired(msgspec.Struct, Transition[Recovered], frozen=True):
     max_worker_lost: int
     limit: int = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class Cancel(Transition[list[str]]):
+class Cancel(msgspec.Struct, Transition[list[str]], frozen=True):
     """Returns the ids that were cancelled (the others had started or finished)."""
 
     ids: Sequence[str]
 
 
-@dataclass(frozen=True, slots=True)
-class Requeue(Transition[list[str]]):
+class Requeue(msgspec.Struct, Transition[list[str]], frozen=True):
     """Returns the ids that went back to PENDING."""
 
     ids: Sequence[str]
 
 
-@dataclass(frozen=True, slots=True)
-class Purge(Transition[int]):
+class Purge(msgspec.Struct, Transition[int], frozen=True):
     queue: str | None
     state: str
 
 
-@dataclass(frozen=True, slots=True)
-class DeleteTasks(Transition[list[str]]):
+class DeleteTasks(msgspec.Struct, Transition[list[str]], frozen=True):
     """Delete these tasks, whatever their state but RUNNING (a worker holds it: cancel is not
     possible either; delete it once it has finished). Their idempotency keys are released.
     Returns the ids deleted; unknown and RUNNING ids are left out."""
@@ -352,8 +338,7 @@ class DeleteTasks(Transition[list[str]]):
     ids: Sequence[str]
 
 
-@dataclass(frozen=True, slots=True)
-class Prune(Transition[int]):
+class Prune(msgspec.Struct, Transition[int], frozen=True):
     worker_silence_seconds: float = 300.0
     metrics_retention_seconds: float = 3600.0
     """Per-minute metric rows older than this go (the totals stay)."""
@@ -364,8 +349,7 @@ class Prune(Transition[int]):
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RecordMetrics(Transition[None]):
+class RecordMetrics(msgspec.Struct, Transition[None], frozen=True):
     """Add each count to its (queue, minute, name) and to the queue's totals (minute 0).
 
     One call per worker flush (about once a second), whatever the number of tasks."""
@@ -375,8 +359,7 @@ class RecordMetrics(Transition[None]):
     """How long per-minute counts are kept where the backend expires them itself (Redis)."""
 
 
-@dataclass(frozen=True, slots=True)
-class MetricsRead(Transition[list[MetricCount]]):
+class MetricsRead(msgspec.Struct, Transition[list[MetricCount]], frozen=True):
     """The totals (minute 0) and the per-minute counts of minutes ``since_minute`` through
     ``until_minute``, summed over shards."""
 
@@ -389,8 +372,7 @@ class MetricsRead(Transition[list[MetricCount]]):
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class PauseQueue(Transition[None]):
+class PauseQueue(msgspec.Struct, Transition[None], frozen=True):
     """Stop (``paused=True``) or restart claims from ``queue``; no task moves."""
 
     queue: str
@@ -402,13 +384,11 @@ class PauseQueue(Transition[None]):
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RegisterWorker(Transition[None]):
+class RegisterWorker(msgspec.Struct, Transition[None], frozen=True):
     worker: WorkerRow
 
 
-@dataclass(frozen=True, slots=True)
-class UnregisterWorker(Transition[None]):
+class UnregisterWorker(msgspec.Struct, Transition[None], frozen=True):
     worker_id: str
 
 
@@ -417,8 +397,7 @@ class UnregisterWorker(Transition[None]):
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class AcquireLock(Transition[bool]):
+class AcquireLock(msgspec.Struct, Transition[bool], frozen=True):
     """Take the lock ``name`` if it is free or expired, or renew it if ``holder`` has it.
 
     Returns True when ``holder`` holds it for the next ``ttl_seconds`` (backend clock)."""
@@ -428,29 +407,25 @@ class AcquireLock(Transition[bool]):
     ttl_seconds: float
 
 
-@dataclass(frozen=True, slots=True)
-class ReleaseLock(Transition[None]):
+class ReleaseLock(msgspec.Struct, Transition[None], frozen=True):
     name: str
     holder: str
 
 
-@dataclass(frozen=True, slots=True)
-class ScheduleRun:
+class ScheduleRun(msgspec.Struct, frozen=True):
     name: str
     last_due_at: float
     """Epoch seconds of the newest run enqueued."""
     last_task_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class RecordScheduleRun(Transition[None]):
+class RecordScheduleRun(msgspec.Struct, Transition[None], frozen=True):
     """Store ``run`` unless a newer run is already recorded (two leaders may overlap)."""
 
     run: ScheduleRun
 
 
-@dataclass(frozen=True, slots=True)
-class GetScheduleRuns(Transition[list[ScheduleRun]]):
+class GetScheduleRuns(msgspec.Struct, Transition[list[ScheduleRun]], frozen=True):
     names: Sequence[str]
 
 
@@ -459,41 +434,35 @@ class GetScheduleRuns(Transition[list[ScheduleRun]]):
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class GetTasks(Transition[list[TaskRow]]):
+class GetTasks(msgspec.Struct, Transition[list[TaskRow]], frozen=True):
     ids: Sequence[str]
     queue: str | None = None
     """A hint (a ``TaskHandle`` knows its task's queue): backends that shard by queue look
     there first. Ids not found there are still looked up everywhere; others ignore it."""
 
 
-@dataclass(frozen=True, slots=True)
-class ListTasks(Transition[list[TaskRow]]):
+class ListTasks(msgspec.Struct, Transition[list[TaskRow]], frozen=True):
     queue: str | None = None
     state: str | None = None
     limit: int = 100
     offset: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class QueueStatsRead(Transition[list[QueueCounts]]):
+class QueueStatsRead(msgspec.Struct, Transition[list[QueueCounts]], frozen=True):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class ListWorkers(Transition[list[WorkerRow]]):
+class ListWorkers(msgspec.Struct, Transition[list[WorkerRow]], frozen=True):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class NextDueAt(Transition[float | None]):
+class NextDueAt(msgspec.Struct, Transition[float | None], frozen=True):
     """Epoch seconds of the earliest SCHEDULED/FAILED task in these queues, or None."""
 
-    queues: Sequence[str] = field(default_factory=tuple)
+    queues: Sequence[str] = msgspec.field(default_factory=tuple)
 
 
-@dataclass(frozen=True, slots=True)
-class Now(Transition[float]):
+class Now(msgspec.Struct, Transition[float], frozen=True):
     """The backend's clock, epoch seconds."""
 
 
