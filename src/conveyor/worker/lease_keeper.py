@@ -31,6 +31,7 @@ import gc
 import json
 import logging
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -38,12 +39,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from multiprocessing.connection import Connection
 from typing import Any
 
 import msgspec
 
 from conveyor.backends.base import ClaimedTask, Extend, Lease
+from conveyor.worker.pipe import Pipe
 
 log = logging.getLogger("conveyor.worker")
 _encoder = msgspec.msgpack.Encoder()
@@ -85,7 +86,9 @@ class LeaseKeeper:
                 pass_fds=[child_end.fileno()], stdin=subprocess.DEVNULL,
             )
         child_end.close()
-        self._conn = Connection(parent_end.detach())
+        self._pipe = Pipe(parent_end)
+        self._writing = False
+        self._gone = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._beat_every = interval_seconds / 2
         self._beat: asyncio.TimerHandle | None = None
@@ -97,18 +100,18 @@ class LeaseKeeper:
 
         def readable() -> None:
             try:
-                while self._conn.poll():
-                    message = msgspec.msgpack.decode(self._conn.recv_bytes())
+                for data in self._pipe.receive():
+                    message = msgspec.msgpack.decode(data)
                     if message[0] == "ready":
                         self.ready = True
                     else:
                         on_lost([(i, t) for i, t in message[1]])
             except (EOFError, OSError):
                 self.ready = False
-                loop.remove_reader(self._conn.fileno())
+                loop.remove_reader(self._pipe.fileno())
                 log.warning("lease keeper exited; heartbeats continue from the event loop")
 
-        loop.add_reader(self._conn.fileno(), readable)
+        loop.add_reader(self._pipe.fileno(), readable)
         self._send_beat()
 
     def _send_beat(self) -> None:
@@ -136,17 +139,52 @@ class LeaseKeeper:
         self._send("add", [[x.id, x.lease_token, x.queue] for x in claimed])
 
     def _send(self, kind: str, leases: list[list[str | None]]) -> None:
-        # If the keeper is gone the loop's own heartbeat takes over (see ``alive``).
-        with contextlib.suppress(OSError, ValueError):
-            self._conn.send_bytes(_encoder.encode([kind, leases]))
+        """Never blocks (see :mod:`pipe`): what the keeper cannot take now goes out when the
+        socket is writable again."""
+        if self._gone:
+            return
+        try:
+            self._pipe.send(_encoder.encode([kind, leases]), supersedes=kind == "set")
+        except OSError:
+            self._keeper_gone()
+            return
+        self._watch_writable()
+
+    def _flush(self) -> None:
+        try:
+            self._pipe.flush()
+        except OSError:
+            self._keeper_gone()
+            return
+        self._watch_writable()
+
+    def _watch_writable(self) -> None:
+        """Write the rest when the socket takes it, from the loop; stop watching once sent."""
+        if self._pipe.pending and not self._writing and self._loop is not None:
+            self._loop.add_writer(self._pipe.fileno(), self._flush)
+            self._writing = True
+        elif not self._pipe.pending:
+            self._stop_writing()
+
+    def _keeper_gone(self) -> None:
+        """The loop's own heartbeat takes over (see ``alive``); nothing more is queued."""
+        self._gone = True
+        self._stop_writing()
+
+    def _stop_writing(self) -> None:
+        if self._writing and self._loop is not None:
+            with contextlib.suppress(ValueError, OSError):
+                self._loop.remove_writer(self._pipe.fileno())
+        self._writing = False
 
     def close(self) -> None:
         if self._beat is not None:
             self._beat.cancel()
         if self._loop is not None:
+            self._stop_writing()
             with contextlib.suppress(ValueError, OSError):
-                self._loop.remove_reader(self._conn.fileno())
-        self._conn.close()
+                self._loop.remove_reader(self._pipe.fileno())
+        self._pipe.close()
         try:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -157,10 +195,10 @@ class LeaseKeeper:
 def main() -> None:
     """The keeper's entry point: ``python -c ... <fd> <json config>`` (see ``LeaseKeeper``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when we stop
-    _run(Connection(int(sys.argv[1])), json.loads(sys.argv[2]))
+    _run(Pipe(socket.socket(fileno=int(sys.argv[1]))), json.loads(sys.argv[2]))
 
 
-def _run(conn: Connection, config: list[Any]) -> None:
+def _run(conn: Pipe, config: list[Any]) -> None:
     url, options, worker_id, lease_seconds, interval_seconds = config
     try:
         _serve(conn, url, options, worker_id, lease_seconds, interval_seconds)
@@ -186,7 +224,7 @@ def _fork(parent_end: socket.socket, child_end: socket.socket, config: list[Any]
             signal.signal(signum, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when we stop
         parent_end.close()
-        _run(Connection(child_end.detach()), config)
+        _run(Pipe(child_end), config)
     except BaseException:  # nothing may propagate into the worker's frames
         code = 1
     finally:
@@ -224,14 +262,14 @@ class Forked:
             os.kill(self.pid, signal.SIGKILL)
 
 
-def _serve(conn: Connection, url: str, options: dict[str, Any], worker_id: str,
+def _serve(conn: Pipe, url: str, options: dict[str, Any], worker_id: str,
            lease_seconds: float, interval_seconds: float) -> None:
     from conveyor.backends import open_backend
 
     parent = os.getppid()
     backend = open_backend(url, **options)
     try:
-        conn.send_bytes(_encoder.encode(["ready"]))
+        conn.send(_encoder.encode(["ready"]))
         # id -> (token, queue): Lease objects are built only when extending. A busy worker
         # sends a batch per claim (dozens a second), and building them per message, or copying
         # the whole set after each, made the keeper an eighth of the worker's CPU in a drain.
@@ -240,13 +278,18 @@ def _serve(conn: Connection, url: str, options: dict[str, Any], worker_id: str,
         last_word = time.monotonic()
         hung = False
         while os.getppid() == parent:
-            if conn.poll(max(0.0, next_tick - time.monotonic())):
+            readable, writable, _ = select.select(
+                [conn], [conn] if conn.pending else [], [],
+                max(0.0, next_tick - time.monotonic()))
+            if writable:
+                conn.flush()
+            if readable:
                 last_word = time.monotonic()
                 if hung:
                     hung = False
                     log.warning("lease keeper: worker %s is responsive again", parent)
-                while conn.poll():
-                    kind, given = msgspec.msgpack.decode(conn.recv_bytes())
+                for data in conn.receive():
+                    kind, given = msgspec.msgpack.decode(data)
                     if kind == "set":
                         held = {}
                     held.update((i, (t, q)) for i, t, q in given)
@@ -269,7 +312,7 @@ def _serve(conn: Connection, url: str, options: dict[str, Any], worker_id: str,
                 log.warning("lease keeper: extending %d lease(s) failed: %s", len(leases), exc)
                 continue
             if lost:
-                conn.send_bytes(_encoder.encode(
+                conn.send(_encoder.encode(
                     ["lost", [[x.id, x.lease_token] for x in leases if x.id in lost]]
                 ))
                 for task_id in lost:
