@@ -25,6 +25,11 @@ from conveyor.scheduler.loop import BackgroundLoop
 from conveyor.worker.lease_keeper import LeaseKeeper
 
 log = logging.getLogger("conveyor.worker")
+KEEPER_SET_AFTER = 1024
+"""Leases claimed between two whole sets sent to the keeper. It extends every lease it was
+told of until the next set, finished ones too (each comes back lost once): with a set only
+per heartbeat, a worker draining 4,000 tasks a second had it extend some 40,000 leases in one
+call every 10 s, and report as many lost back."""
 
 
 class Heartbeat(BackgroundLoop):
@@ -51,6 +56,8 @@ class Heartbeat(BackgroundLoop):
         self._busy = busy
         self._on_lost = on_lost
         self.keeper = keeper
+        self._added = 0
+        """Leases claimed since the keeper last got the whole set."""
         self.row = WorkerRow(worker_id, socket.gethostname(), os.getpid(), queues, concurrency,
                              0, started_at, started_at)
 
@@ -60,14 +67,23 @@ class Heartbeat(BackgroundLoop):
                                         self._busy(), row.started_at, row.last_seen))
 
     def leases_claimed(self, claimed: list[ClaimedTask]) -> None:
-        """New claims: the keeper must know them before the next tick, in case the loop blocks."""
-        if self.keeper is not None and self.keeper.running:
+        """New claims: the keeper must know them before the next tick, in case the loop blocks.
+        Every ``KEEPER_SET_AFTER`` of them it gets the whole current set instead (they are in
+        it), which drops the leases that ended since the last one."""
+        if self.keeper is None or not self.keeper.running:
+            return
+        self._added += len(claimed)
+        if self._added >= KEEPER_SET_AFTER:
+            self._added = 0
+            self.keeper.update(self._leases())
+        else:
             self.keeper.add(claimed)
 
     async def run_once(self) -> None:
         leases = self._leases()
         if self.keeper is not None and self.keeper.running:
             self.keeper.update(leases)  # it starts from this set as soon as it is ready
+            self._added = 0
         if (self.keeper is None or not self.keeper.alive) and leases:
             lost = set(await self.backend.aexecute(
                 Extend(self.row.id, leases, self.lease_seconds)
