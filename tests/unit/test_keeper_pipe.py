@@ -50,11 +50,11 @@ def test_both_ends_sending_more_than_the_socket_holds_do_not_wait_on_each_other(
 def test_a_new_lease_set_replaces_the_messages_not_yet_begun() -> None:
     worker, keeper = _pair()
     worker.send(b"x" * BIG)  # begun: its first bytes are in the socket
-    worker.send(b"add-1")
-    worker.send(b"set-1", supersedes=True)
-    worker.send(b"add-2")
-    worker.send(b"set-2", supersedes=True)
-    worker.send(b"add-3")
+    worker.put(b"add-1")
+    worker.put(b"set-1", supersedes=True)
+    worker.put(b"add-2")
+    worker.put(b"set-2", supersedes=True)
+    worker.put(b"add-3")
     received = _exchange([keeper, worker], expected=[3, 0])[0]
     assert received == [b"x" * BIG, b"set-2", b"add-3"]
     worker.close()

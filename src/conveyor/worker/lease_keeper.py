@@ -141,35 +141,23 @@ class LeaseKeeper:
     def _send(self, kind: str, leases: list[list[str | None]]) -> None:
         """Never blocks (see :mod:`pipe`): what the keeper cannot take now goes out when the
         socket is writable again."""
-        if self._gone:
-            return
-        try:
-            self._pipe.send(_encoder.encode([kind, leases]), supersedes=kind == "set")
-        except OSError:
-            self._keeper_gone()
-            return
-        self._watch_writable()
+        if not self._gone:
+            self._pipe.put(_encoder.encode([kind, leases]), supersedes=kind == "set")
+            self._flush()
 
     def _flush(self) -> None:
+        """Write what the socket takes; the loop writes the rest once it is writable."""
         try:
             self._pipe.flush()
-        except OSError:
-            self._keeper_gone()
+        except OSError:  # the keeper is gone: the loop's own heartbeat takes over (``alive``)
+            self._gone = True
+            self._stop_writing()
             return
-        self._watch_writable()
-
-    def _watch_writable(self) -> None:
-        """Write the rest when the socket takes it, from the loop; stop watching once sent."""
         if self._pipe.pending and not self._writing and self._loop is not None:
             self._loop.add_writer(self._pipe.fileno(), self._flush)
             self._writing = True
         elif not self._pipe.pending:
             self._stop_writing()
-
-    def _keeper_gone(self) -> None:
-        """The loop's own heartbeat takes over (see ``alive``); nothing more is queued."""
-        self._gone = True
-        self._stop_writing()
 
     def _stop_writing(self) -> None:
         if self._writing and self._loop is not None:

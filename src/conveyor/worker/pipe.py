@@ -40,16 +40,20 @@ class Pipe:
         """Whether queued bytes wait for the socket to be writable."""
         return bool(self._frames)
 
-    def send(self, message: bytes, *, supersedes: bool = False) -> None:
-        """Queue ``message`` and write what the socket takes now. ``supersedes``: it replaces
-        every message queued and not begun (the worker's whole lease set does), so a keeper
-        slow to read gets one set, not a backlog of them. Raises OSError when the other end
-        is gone."""
+    def put(self, message: bytes, *, supersedes: bool = False) -> None:
+        """Queue ``message`` (``flush`` writes it). ``supersedes``: it replaces every message
+        queued and not begun (the worker's whole lease set does), so a keeper slow to read
+        gets one set, not a backlog of them."""
         if supersedes:
             begun = [self._frames[0]] if self._sent else []
             self._frames.clear()
             self._frames.extend(begun)
         self._frames.append(_HEADER.pack(len(message)) + message)
+
+    def send(self, message: bytes) -> None:
+        """Queue ``message`` and write what the socket takes now. Raises OSError when the
+        other end is gone."""
+        self.put(message)
         self.flush()
 
     def flush(self) -> None:
