@@ -26,7 +26,10 @@ class Finisher:
     ) -> None:
         self.backend = backend
         self.metrics = metrics
-        self._samples: dict[str, Sample] = {}
+        self._samples: dict[tuple[str, str], Sample] = {}
+        """By attempt (task id, lease token), not by task: a task retried at once can fail,
+        be claimed again and finish while its failure's acknowledgement is still in flight,
+        and the second attempt's sample must not replace the first's."""
         self._completions: list[Completion] = []
         self._failures: list[Failure] = []
         self._wake = asyncio.Event()
@@ -41,7 +44,7 @@ class Finisher:
 
     def add(self, transition: Completion | Failure, sample: Sample | None = None) -> None:
         if sample is not None:
-            self._samples[transition.id] = sample
+            self._samples[(transition.id, transition.lease_token)] = sample
         if isinstance(transition, Completion):
             self._completions.append(transition)
         else:
@@ -111,8 +114,9 @@ class Finisher:
     ) -> None:
         if not self._samples:
             return
-        ids = [c.id for c in completions] + [f.id for f in failures]
-        for task_id in ids:
-            sample = self._samples.pop(task_id, None)
-            if sample is not None and self.metrics is not None and task_id not in lost:
+        attempts = ([(c.id, c.lease_token) for c in completions]
+                    + [(f.id, f.lease_token) for f in failures])
+        for attempt in attempts:
+            sample = self._samples.pop(attempt, None)
+            if sample is not None and self.metrics is not None and attempt[0] not in lost:
                 self.metrics.add(sample)
