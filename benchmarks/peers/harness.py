@@ -16,6 +16,7 @@ measured is measured here, the same way for every peer:
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import inspect
 import os
@@ -394,7 +395,20 @@ def priority(ctx: Context, driver: Driver) -> dict[str, Any]:
     return {"high_wait_ms": spread([(start - ref) * 1000 for start, ref in highs], (50,)),
             "lows_before_first": sum(1 for s in low_starts if s < first_high),
             "lows_before_last": sum(1 for s in low_starts if s < last_high),
+            "lows_overtaking": overtaking(highs, low_starts),
             "check": check}
+
+
+def overtaking(highs: Sequence[tuple[float, float]], low_starts: Sequence[float]) -> int:
+    """The most low-priority tasks that started after one high-priority task was enqueued and
+    before it started (``highs``: (start, enqueue time) pairs). "Lows before the last" also
+    counts the lows that ran while the producer was still enqueueing the high ones (about 100
+    for a system draining 30,000/s over the 3-4 ms it takes to send 20): this is the figure
+    the priority target's "no more lower-priority tasks started before it than the worker's
+    concurrency" asks about."""
+    starts = sorted(low_starts)
+    return max((bisect.bisect_left(starts, start) - bisect.bisect_right(starts, ref)
+                for start, ref in highs), default=0)
 
 
 def delayed(ctx: Context, driver: Driver) -> dict[str, Any]:

@@ -59,6 +59,8 @@ def summarize(runs: list[Run], peers: list[str]) -> dict[str, dict[str, Any]]:
                 "max": statistics.median(r["high_wait_ms"]["max"] for r in p_runs),
                 "lows_first": statistics.median(r["lows_before_first"] for r in p_runs),
                 "lows_last": statistics.median(r["lows_before_last"] for r in p_runs)}
+            if all("lows_overtaking" in r for r in p_runs):  # results before 2026-11-25 lack it
+                s["priority"]["lows_overtaking"] = max(r["lows_overtaking"] for r in p_runs)
         d_runs = _ok(runs, peer, "D")
         if d_runs:
             s["lateness_ms"] = {k: statistics.median(r["lateness_ms"][k] for r in d_runs)
@@ -125,8 +127,9 @@ def _row(peer: str, s: dict[str, Any], references: list[str]) -> dict[str, str]:
     if pri and "skipped" in pri:
         p_text = pri["skipped"]
     elif pri:
+        overtook = (f"; {pri['lows_overtaking']:,.0f}" if "lows_overtaking" in pri else "")
         p_text = (f"{_ms(pri['p50'])} / {_ms(pri['max'])} "
-                  f"({pri['lows_first']:,.0f} / {pri['lows_last']:,.0f})")
+                  f"({pri['lows_first']:,.0f} / {pri['lows_last']:,.0f}{overtook})")
     row["P high wait p50 / max (lows)"] = _cell(s, "P", p_text)
     late = s.get("lateness_ms")
     d_text = ""
@@ -169,7 +172,8 @@ def markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
         f"{meta['machine']}; {services(meta)}N = {meta['n']:,}; {meta['repeats']} repeat(s), "
         f"medians (min{DASH}max). "
         "Rates in tasks/s, times in ms. \"lows\" = low-priority tasks started before the "
-        "first / last high-priority one.",
+        "first / last high-priority one; after the \";\", the most that started after a "
+        "high-priority one was enqueued and before it started (the largest of any round).",
         "",
         "| " + " | ".join(headings) + " |",
         "|---" * len(headings) + "|",

@@ -239,7 +239,8 @@ def brief(result: dict[str, Any]) -> str:
             parts.append(key.replace("_ms", "") + " " + " / ".join(
                 f"{k} {v:,.1f}" for k, v in result[key].items() if k != "min") + " ms")
     if "lows_before_first" in result:
-        parts.append(f"lows before {result['lows_before_first']} / {result['lows_before_last']}")
+        parts.append(f"lows before {result['lows_before_first']} / {result['lows_before_last']}"
+                     f", overtaking {result.get('lows_overtaking', '?')}")
     if result.get("early"):
         parts.append(f"{result['early']} early")
     check = result.get("check", {})
