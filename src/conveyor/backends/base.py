@@ -557,6 +557,25 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+class WaitsInThread(Protocol):
+    """A backend whose hand-off wait a worker's pool thread can make, blocking (Redis on one
+    server, where ``waits_in_thread`` is true): a task handed to that thread starts right
+    there, without the event loop's wake-up in between (``worker/thread_watch.py``)."""
+
+    waits_in_thread: bool
+
+    def wait_in_thread(self, queues: Sequence[str], seconds: float, waiter: Waiter
+                       ) -> list[ClaimedTask]:
+        """:meth:`Backend.wait_for_work`, blocking, for at most ``seconds``: the tasks handed
+        to ``waiter``, or none (work may have arrived, the time ran out, or the wait was
+        interrupted). Raises ``BackendUnavailable`` when the store cannot be reached."""
+        ...
+
+    async def interrupt_wait(self, queues: Sequence[str], waiter: Waiter) -> None:
+        """Make ``waiter``'s running (or next) :meth:`wait_in_thread` return at once."""
+        ...
+
+
 def transition_names() -> list[str]:
     """Names of every transition, in snake_case: a backend keeps one query file per name."""
     import re

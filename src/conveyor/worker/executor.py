@@ -27,7 +27,7 @@ from conveyor.serialization import PayloadDecodeError, decode_payload, encode_re
 from conveyor.task import Task
 from conveyor.worker.outcome import Outcome, format_error, raised, rejected, succeeded
 from conveyor.worker.processes import ChildTimeout, ProcessPool
-from conveyor.worker.threads import ThreadRunner
+from conveyor.worker.threads import Job, ThreadRunner
 
 Lane = Literal["async", "thread", "process"]
 log = logging.getLogger("conveyor.worker")
@@ -80,9 +80,12 @@ class Executor:
         self.pool = pool
         self.max_result_bytes = max_result_bytes
         self.threads = ThreadRunner()
-        if pool == "thread" and any(not t.is_async and t.executor != "process"
-                                    for t in tasks.values()):
-            self.threads.prestart(concurrency)
+        self.thread_lane = pool == "thread" and any(
+            not t.is_async and t.executor != "process" for t in tasks.values())
+        """Whether tasks of this app run in pool threads (as plain ``def`` tasks do by
+        default): the threads are started up front, and the wait for work may be one of them."""
+        if self.thread_lane:
+            self.threads.prestart(concurrency + 1)
         self._process_size = concurrency
         self._processes: ProcessPool | None = None
 
@@ -147,6 +150,10 @@ class Executor:
     def start_in_thread(self, prepared: Prepared, on_done: Callable[[Outcome], None]) -> None:
         """Run a plain ``def`` task in a pool thread; ``on_done`` gets the outcome, in that
         thread. No future per task: the worker batches the hand-back to its loop."""
+        self.threads.submit(self.thread_job(prepared, on_done))
+
+    def thread_job(self, prepared: Prepared, on_done: Callable[[Outcome], None]) -> Job:
+        """The pool job that runs ``prepared`` (a thread that has one already may run it)."""
         task, args, kwargs, context = (
             prepared.task, prepared.args, prepared.kwargs, prepared.context
         )
@@ -164,7 +171,7 @@ class Executor:
                 set_current_task(None)
             return partial(on_done, outcome)
 
-        self.threads.submit(call)
+        return call
 
     def timed_out_in_thread(self, prepared: Prepared) -> Outcome:
         return raised(TaskTimeout(

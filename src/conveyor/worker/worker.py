@@ -36,6 +36,7 @@ from conveyor.backends.base import (
     Release,
     UnregisterWorker,
     Waiter,
+    WaitsInThread,
 )
 from conveyor.errors import ConfigurationError
 from conveyor.retry import NO_RETRY
@@ -49,6 +50,8 @@ from conveyor.worker.heartbeat import Heartbeat
 from conveyor.worker.lease_keeper import LeaseKeeper, can_run_apart
 from conveyor.worker.metrics import BusyMeter, MetricsRecorder
 from conveyor.worker.outcome import Outcome, transition
+from conveyor.worker.thread_watch import ThreadWatch
+from conveyor.worker.threads import Job
 
 if TYPE_CHECKING:
     from conveyor.app import Conveyor
@@ -143,7 +146,15 @@ class Worker:
         self._metrics = MetricsRecorder(self.lease)
         self._busy = BusyMeter()
         self._running: dict[str, tuple[ClaimedTask, asyncio.Future[None]]] = {}
-        self._thread_outcomes: deque[tuple[ClaimedTask, Outcome]] = deque()
+        self._slots = threading.Lock()
+        self._reserved = 0
+        """Slots taken by starts under way: on the loop (``_start_from_buffer``) or in the
+        waiting thread (``_start_here``), until the task is in ``_running``. Read and changed
+        under ``_slots``, so the two never start more tasks together than there are slots."""
+        self._watch: ThreadWatch | None = None
+        self._thread_outcomes: deque[tuple[ClaimedTask, Outcome | Prepared]] = deque()
+        """From pool threads to the loop, in order: an outcome, or (a Prepared) a task the
+        waiting thread started, which the loop registers before any outcome behind it."""
         self._drain_scheduled = False
         self._unsettled = 0
         self._lost: set[str] = set()
@@ -296,7 +307,12 @@ class Worker:
 
     async def _fetch_loop(self) -> None:
         assert self._stop is not None and self._wake is not None
-        watcher = asyncio.create_task(self._watch_for_work())
+        self._watch = self._thread_watch()
+        watcher = None
+        if self._watch is not None:
+            self._watch.start()
+        else:
+            watcher = asyncio.create_task(self._watch_for_work())
         urgent = (asyncio.create_task(self._watch_for_urgent())
                   if self.app.backend.signals_priority else None)
         try:
@@ -315,6 +331,8 @@ class Worker:
                     return
                 await self._idle()
         finally:
+            if self._watch is not None:
+                await self._watch.stop()
             for task in (watcher, urgent):
                 if task is not None:
                     await _cancel_and_wait(task)
@@ -325,6 +343,74 @@ class Worker:
             except Exception as exc:
                 log.warning("withdrawing from hand-offs failed (what was handed over comes "
                             "back when its lease runs out): %s", exc)
+
+    def _thread_watch(self) -> ThreadWatch | None:
+        """The wait in a pool thread (``thread_watch``), where the backend allows it and this
+        worker runs tasks in threads; otherwise ``_watch_for_work`` waits on the loop."""
+        backend = self.app.backend
+        if not getattr(backend, "waits_in_thread", False) or not self._executor.thread_lane:
+            return None
+        assert self._loop is not None
+        waits: WaitsInThread = backend  # type: ignore[assignment]
+        return ThreadWatch(waits, self.queues, self._executor.threads, self._loop,
+                           self.idle_timeout, waiter=self._waiter, start_here=self._start_here,
+                           announce=self._schedule_drain, to_loop=self._from_thread,
+                           woken=self._from_thread_woken)
+
+    def _start_here(self, claimed: ClaimedTask) -> Job | None:
+        """(Waiting thread) the job that runs a task handed over, in that thread, when it runs
+        in a thread and a slot is free; None sends it to the loop. The loop hears of the start
+        through the outcome queue, so it registers the task before its outcome arrives (the
+        next wait wakes the loop for it: ``announce``)."""
+        prepared = self._executor.prepare(claimed)
+        if not isinstance(prepared, Prepared) or prepared.lane != "thread":
+            return None
+        if self._stop_requested or not self._reserve_slot():
+            return None
+        self._thread_outcomes.append((claimed, prepared))
+        return self._executor.thread_job(prepared, partial(self._thread_finished, claimed))
+
+    def _from_thread(self, handed: list[ClaimedTask]) -> None:
+        """(Waiting thread) tasks handed over that the loop starts or buffers."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._take_handed, handed)
+
+    def _take_handed(self, handed: list[ClaimedTask]) -> None:
+        self._take(handed)
+        self._start_from_buffer()
+
+    def _from_thread_woken(self) -> None:
+        """(Waiting thread) work is waiting to be claimed."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._work_arrived)
+
+    def _work_arrived(self) -> None:
+        self._work_pending = True
+        if self._wake is not None:
+            self._wake.set()
+
+    def _started_in_thread(self, prepared: Prepared) -> None:
+        """A task the waiting thread started: what ``_start`` records for the others."""
+        assert self._loop is not None
+        claimed = prepared.claimed
+        self._metrics.claimed([claimed])
+        self._metrics.started(claimed)
+        self._unsettled += 1
+        with self._slots:
+            self._running[claimed.id] = (claimed, self._loop.create_future())
+            self._reserved -= 1
+        self._busy.set(len(self._running))
+        if prepared.timeout is not None:
+            self._overrun_timers[claimed.id] = self._loop.call_later(
+                prepared.timeout, self._thread_overran, prepared, self._running[claimed.id][1])
+        self._heartbeat.leases_claimed([claimed])
+
+    def _reserve_slot(self) -> bool:
+        with self._slots:
+            if len(self._running) + self._reserved >= self.concurrency:
+                return False
+            self._reserved += 1
+            return True
 
     async def _watch_for_work(self) -> None:
         """Wake the fetch loop when work arrives, busy or idle. Without it a worker busy with a
@@ -441,6 +527,8 @@ class Worker:
         finally:
             self._last_claim = self._loop.time()
             self._claimed.set()
+            if self._watch is not None:
+                self._watch.claimed()
         if claimed is None:
             await asyncio.sleep(1.0)
             return None
@@ -490,7 +578,7 @@ class Worker:
     def _waiter(self) -> Waiter:
         """This worker as it waits for work: open to a hand-off while it could start a task
         at once."""
-        open_ = (not self._buffer and len(self._running) < self.concurrency
+        open_ = (not self._buffer and len(self._running) + self._reserved < self.concurrency
                  and not self._stop_requested)
         return Waiter(self.id, self.lease, open_)
 
@@ -511,14 +599,18 @@ class Worker:
     def _start_from_buffer(self) -> None:
         if self._stop is not None and self._stop.is_set():
             return  # stopping: what is still buffered goes back to the queue unstarted
-        while self._buffer and len(self._running) < self.concurrency:
+        while self._buffer and self._reserve_slot():
             claimed = self._buffer.pop()
-            if claimed.id in self._lost:
-                self._lost.discard(claimed.id)
-                self._metrics.forget(claimed.id)
-                continue
-            self._unsettled += 1
-            self._start(claimed)
+            try:
+                if claimed.id in self._lost:
+                    self._lost.discard(claimed.id)
+                    self._metrics.forget(claimed.id)
+                    continue
+                self._unsettled += 1
+                self._start(claimed)
+            finally:
+                with self._slots:
+                    self._reserved -= 1
 
     def _start(self, claimed: ClaimedTask) -> None:
         prepared = self._executor.prepare(claimed)
@@ -552,6 +644,9 @@ class Worker:
         """Called in the pool thread. Outcomes are handed to the loop in batches: one wake-up
         of the loop for however many threads finished meanwhile."""
         self._thread_outcomes.append((claimed, outcome))
+        self._schedule_drain()
+
+    def _schedule_drain(self) -> None:
         if not self._drain_scheduled and self._loop is not None:
             self._drain_scheduled = True
             with contextlib.suppress(RuntimeError):  # the loop is gone: the worker stopped
@@ -561,6 +656,9 @@ class Worker:
         self._drain_scheduled = False
         while self._thread_outcomes:
             claimed, outcome = self._thread_outcomes.popleft()
+            if isinstance(outcome, Prepared):
+                self._started_in_thread(outcome)
+                continue
             entry = self._running.get(claimed.id)
             if entry is None or entry[0] is not claimed or entry[1].done():
                 continue  # timed out (or abandoned at shutdown) before the thread returned

@@ -37,6 +37,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
+import hiredis
 import redis
 import redis.asyncio
 import redis.asyncio.cluster
@@ -58,6 +59,7 @@ from conveyor.backends import base
 from conveyor.backends.redis import direct, handoff, keys
 from conveyor.backends.redis.checks import DURABILITY_MODES, startup_check
 from conveyor.backends.redis.connections import use_async_connections
+from conveyor.backends.redis.held import HeldConnection
 from conveyor.backends.redis.plans import Command, Each, Eval, Plan, Planner
 from conveyor.backends.redis.scripts import load_scripts
 from conveyor.backends.redis.wakeups import SignalWatch, UrgentWatch
@@ -123,6 +125,8 @@ class RedisBackend:
         self._offering: set[str] = set()
         """Waiters whose offers may stand (see :mod:`handoff`): a closed one withdraws them."""
         self._offer_loaded = False
+        self._held: dict[str, HeldConnection] = {}
+        """Each waiting thread's own connection, by worker id (:meth:`wait_in_thread`)."""
         self._inherited: list[Any] = []  # a parent's clients: never used, never closed here
 
     # -- runners ---------------------------------------------------------------------------------
@@ -288,14 +292,7 @@ class RedisBackend:
                             tags: list[str], waiter: base.Waiter | None) -> Any:
         """BLPOP over ``watched``, after the offer ``waiter`` makes (or withdraws) in the same
         round trip. The first offer of a client goes alone, to load the script if it must."""
-        call = None
-        if waiter is not None and (waiter.open or waiter.worker_id in self._offering):
-            hold = seconds + handoff.OFFER_MARGIN_SECONDS if waiter.open else 0.0
-            call = handoff.offer(tags, waiter, hold, self._planner.now_arg())
-            if waiter.open:
-                self._offering.add(waiter.worker_id)
-            else:
-                self._offering.discard(waiter.worker_id)
+        call = self._offer(tags, waiter, seconds)
         if call is None:
             return await client.blpop(watched, timeout=seconds)
         if not self._offer_loaded:
@@ -313,11 +310,26 @@ class RedisBackend:
                 offered, popped = await pipe.execute(raise_on_error=False)
             if isinstance(popped, BaseException):
                 raise popped from None
-        if isinstance(offered, NoScriptError):
-            self._offer_loaded = False  # a flushed or restarted server: load it next time
-        elif isinstance(offered, BaseException):
-            log.warning("redis %s: offering to take work failed: %s", self.url, offered)
+        self._offered(offered)
         return popped
+
+    def _offer(self, tags: list[str], waiter: base.Waiter | None, seconds: float
+               ) -> Eval | None:
+        """The offer (or withdrawal) to send with a BLPOP of ``seconds``, if any."""
+        if waiter is None or not (waiter.open or waiter.worker_id in self._offering):
+            return None
+        hold = seconds + handoff.OFFER_MARGIN_SECONDS if waiter.open else 0.0
+        if waiter.open:
+            self._offering.add(waiter.worker_id)
+        else:
+            self._offering.discard(waiter.worker_id)
+        return handoff.offer(tags, waiter, hold, self._planner.now_arg())
+
+    def _offered(self, reply: Any) -> None:
+        if isinstance(reply, NoScriptError):
+            self._offer_loaded = False  # a flushed or restarted server: load it next time
+        elif isinstance(reply, BaseException):
+            log.warning("redis %s: offering to take work failed: %s", self.url, reply)
 
     @staticmethod
     def _handed(key: bytes, entries: list[bytes], inboxes: list[str]
@@ -325,13 +337,68 @@ class RedisBackend:
         """What a pop brought: tasks handed over from an inbox, or (from a signal list) none."""
         if key.decode() not in inboxes:
             return []
-        return [handoff.handed(entry) for entry in entries]
+        return handoff.tasks_of(entries)
+
+    @property
+    def waits_in_thread(self) -> bool:
+        """On one server a pool thread may wait (:meth:`wait_in_thread`); a cluster makes no
+        offers, and its watchers live on the loop (:mod:`wakeups`)."""
+        return not self.cluster
+
+    def wait_in_thread(self, queues: Sequence[str], seconds: float, waiter: base.Waiter
+                       ) -> list[base.ClaimedTask]:
+        """:meth:`wait_for_work` for a pool thread, which blocks in it: one ``BLPOP`` of at
+        most ``seconds`` (kept under the socket timeout) after the waiter's offer, in one
+        write, on a connection the waiter holds (:mod:`held`). Returns the task handed over,
+        or nothing (a wake-up token, the timeout, or :meth:`interrupt_wait`). No retries here:
+        the caller logs a failure and backs off."""
+        client = self._client()
+        tags = self._tags(queues)
+        inboxes = handoff.inboxes(tags, waiter)
+        watched = inboxes + [keys.tag_keys(tag).signal for tag in tags]
+        seconds = max(0.01, min(seconds, self._socket_timeout - 0.5))
+        pop = hiredis.pack_command(("BLPOP", *watched, seconds))  # type: ignore[arg-type]
+        try:
+            call = self._offer(tags, waiter, seconds)
+            if call is not None and not self._offer_loaded:
+                self._call(client, call)  # loads the script if the server lacks it
+                self._offer_loaded = True
+                call = None
+            held = self._held.get(waiter.worker_id)
+            if held is None or held.client is not client:
+                held = self._held[waiter.worker_id] = HeldConnection(client, self._socket_timeout)
+            if call is None:
+                [popped] = held.call([pop])
+            else:
+                offer = direct.evalsha_packed(SCRIPTS[call.script].sha, call.keys, call.args)
+                offered, popped = held.call([offer, pop])
+                self._offered(offered)
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(exc) from exc
+        if isinstance(popped, ResponseError):
+            raise popped
+        return self._handed(popped[0], [popped[1]], inboxes) if popped else []
+
+    async def interrupt_wait(self, queues: Sequence[str], waiter: base.Waiter) -> None:
+        """End ``waiter``'s :meth:`wait_in_thread` now: a stop marker into its first inbox,
+        which its ``BLPOP`` watches ahead of everything else. (:meth:`withdraw` empties the
+        inboxes afterwards, the marker with them.)"""
+        if not queues:
+            return
+        client = await self._aclient()
+        try:
+            await client.lpush(handoff.inboxes(self._tags(queues)[:1], waiter)[0], handoff.STOP)
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(exc) from exc
 
     async def withdraw(self, queues: Sequence[str], waiter: base.Waiter
                        ) -> list[base.ClaimedTask]:
         """Withdraw the offers first, then empty the inboxes: once the offers are gone no
         enqueue pushes into them, so nothing lands after the pops."""
         self._offering.discard(waiter.worker_id)
+        held = self._held.pop(waiter.worker_id, None)
+        if held is not None:
+            held.close()
         if self.cluster or not queues:
             return []
         client = await self._aclient()
@@ -344,7 +411,7 @@ class RedisBackend:
                 drained = await pipe.execute()
         except _UNAVAILABLE as exc:
             raise self._unavailable(exc) from exc
-        return [handoff.handed(entry) for entries in drained for entry in entries or ()]
+        return [task for entries in drained for task in handoff.tasks_of(entries or ())]
 
     async def wait_for_urgent(self, queues: Sequence[str], timeout: float) -> int | None:
         """The highest priority announced on the queues' urgent streams since the previous
@@ -442,7 +509,7 @@ class RedisBackend:
                                     self._urgent]
                 self._sync, self._async, self._keepers = None, {}, []
                 self._watches, self._urgent = {}, {}
-                self._offering = set()
+                self._offering, self._held = set(), {}
                 self._pid = pid
         return True
 

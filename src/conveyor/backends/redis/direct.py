@@ -12,7 +12,8 @@ parser.
 A waiting worker's offer and its ``BLPOP`` go out together the same way
 (:func:`offer_and_pop`): through a redis-py pipeline that round trip took 362-387 us of
 Python and network, hot, against 193 us here, and the part after the reply lies between an
-enqueue and the start of its task.
+enqueue and the start of its task. (A worker that runs its tasks in threads waits in one of
+them instead, on a connection of its own: see :mod:`held`.)
 
 Only a first try goes this way. A connection error or timeout closes the connection, and the
 caller falls back to redis-py's own call with its retries and back-off: a fault costs one try
@@ -35,11 +36,10 @@ from conveyor.backends.redis.calls import Arg
 
 
 def evalsha(client: redis.Redis, sha: str, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
-    command: Any = ("EVALSHA", sha, len(keys), *keys, *args)  # hiredis's stub wants 1-tuples
     pool = client.connection_pool
     conn: Any = pool.get_connection()
     try:
-        conn.send_packed_command([hiredis.pack_command(command)])
+        conn.send_packed_command([evalsha_packed(sha, keys, args)])
         return conn.read_response()
     except ResponseError:
         raise
@@ -50,6 +50,12 @@ def evalsha(client: redis.Redis, sha: str, keys: Sequence[Arg], args: Sequence[A
         pool.release(conn)
 
 
+def evalsha_packed(sha: str, keys: Sequence[Arg], args: Sequence[Arg]) -> bytes:
+    command: Any = ("EVALSHA", sha, len(keys), *keys, *args)  # hiredis's stub wants 1-tuples
+    packed: bytes = hiredis.pack_command(command)
+    return packed
+
+
 async def offer_and_pop(client: redis.asyncio.Redis, sha: str, keys: Sequence[Arg],
                         args: Sequence[Arg], watched: Sequence[str], seconds: float
                         ) -> tuple[Any, Any]:
@@ -57,12 +63,12 @@ async def offer_and_pop(client: redis.asyncio.Redis, sha: str, keys: Sequence[Ar
     script's reply, or its error as a value (the pop's reply must be read either way), and the
     pop's. Cancelled or failed half way, the connection is closed: its pop may still be
     blocking in the server."""
-    offer: Any = ("EVALSHA", sha, len(keys), *keys, *args)
-    pop: Any = ("BLPOP", *watched, seconds)
     pool = client.connection_pool
     conn: Any = await pool.get_connection()  # type: ignore[no-untyped-call]
     try:
-        await conn.send_packed_command([hiredis.pack_command(offer), hiredis.pack_command(pop)])
+        pop: Any = ("BLPOP", *watched, seconds)
+        await conn.send_packed_command([evalsha_packed(sha, keys, args),
+                                        hiredis.pack_command(pop)])
         try:
             offered = await conn.read_response()
         except ResponseError as exc:

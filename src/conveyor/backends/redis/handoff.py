@@ -48,6 +48,9 @@ OFFER_MARGIN_SECONDS = 1.0
 wait and the next chunk's renewal both fall inside it."""
 INBOX_DRAIN = 1000
 """Entries taken per inbox when a worker withdraws (one per offer it made: a handful)."""
+STOP = b"stop"
+"""Pushed into a worker's own inbox to end its waiting thread's ``BLPOP`` at once (a stopping
+worker, :meth:`RedisBackend.interrupt_wait`). Never a task: a hand-off entry is a RESP array."""
 
 
 def inboxes(tags: Sequence[str], waiter: base.Waiter) -> list[str]:
@@ -60,6 +63,11 @@ def offer(tags: Sequence[str], waiter: base.Waiter, seconds: float, now: str) ->
                                                            keys.paused(tag))],
                 [now, float(seconds),
                  *(keys.offer(tag, waiter.worker_id, waiter.lease_seconds) for tag in tags)])
+
+
+def tasks_of(entries: Sequence[bytes]) -> list[base.ClaimedTask]:
+    """The tasks of inbox entries (a stop marker among them is no task)."""
+    return [handed(entry) for entry in entries if entry != STOP]
 
 
 def handed(entry: bytes) -> base.ClaimedTask:
