@@ -29,3 +29,11 @@ def backend(redis_url: str) -> Iterator[RedisBackend]:
     opened = RedisBackend(redis_url, durability="none")
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def producer(redis_url: str) -> Iterator[RedisBackend]:
+    """A second client, as a producer process would hold (hand-off tests)."""
+    opened = RedisBackend(redis_url, durability="none")
+    yield opened
+    opened.close()

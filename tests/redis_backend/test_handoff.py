@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -48,13 +47,6 @@ def _wait_while_enqueued(backend: RedisBackend, producer: RedisBackend, raw: red
         return await asyncio.wait_for(waiting, 5.0), task_id[0]
 
     return asyncio.run(main())
-
-
-@pytest.fixture
-def producer(redis_url: str) -> Iterator[RedisBackend]:
-    opened = RedisBackend(redis_url, durability="none")
-    yield opened
-    opened.close()
 
 
 def test_an_open_waiter_is_handed_the_task_leased_to_it(

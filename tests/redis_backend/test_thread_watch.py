@@ -8,10 +8,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import redis
 
 from backends.support import enqueue, new_task, row
@@ -43,13 +41,6 @@ def _wait_in_thread(backend: RedisBackend, waiter: Waiter
         target=lambda: got.append(backend.wait_in_thread(["default"], 5.0, waiter)))
     thread.start()
     return thread, got
-
-
-@pytest.fixture
-def producer(redis_url: str) -> Iterator[RedisBackend]:
-    opened = RedisBackend(redis_url, durability="none")
-    yield opened
-    opened.close()
 
 
 def test_a_blocking_wait_returns_the_task_handed_to_it(

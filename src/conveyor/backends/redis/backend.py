@@ -352,6 +352,9 @@ class RedisBackend:
         write, on a connection the waiter holds (:mod:`held`). Returns the task handed over,
         or nothing (a wake-up token, the timeout, or :meth:`interrupt_wait`). No retries here:
         the caller logs a failure and backs off."""
+        if not queues:
+            time.sleep(max(0.0, seconds))
+            return []
         client = self._client()
         tags = self._tags(queues)
         inboxes = handoff.inboxes(tags, waiter)
