@@ -38,7 +38,8 @@ from conveyor.worker.threads import Job, ThreadRunner
 log = logging.getLogger("conveyor.worker")
 
 FAILURE_BACKOFF_SECONDS = 1.0
-"""How long the job waits after a failed wait (the store unreachable) before the next."""
+"""How long a wait for work that failed (the store unreachable) backs off before the next, in
+the waiting thread and in the loop's watcher alike."""
 STOP_WAIT_SECONDS = 2.0
 """How long a stopping worker waits for the job to end. Longer only when the store is
 unreachable and the interrupt could not be sent: the job then ends with its blocked read."""

@@ -50,7 +50,7 @@ from conveyor.worker.heartbeat import Heartbeat
 from conveyor.worker.lease_keeper import LeaseKeeper, can_run_apart
 from conveyor.worker.metrics import BusyMeter, MetricsRecorder
 from conveyor.worker.outcome import Outcome, transition
-from conveyor.worker.thread_watch import ThreadWatch
+from conveyor.worker.thread_watch import FAILURE_BACKOFF_SECONDS, ThreadWatch
 from conveyor.worker.threads import Job
 
 if TYPE_CHECKING:
@@ -396,13 +396,14 @@ class Worker:
         self._metrics.claimed([claimed])
         self._metrics.started(claimed)
         self._unsettled += 1
+        done = self._loop.create_future()
         with self._slots:
-            self._running[claimed.id] = (claimed, self._loop.create_future())
+            self._running[claimed.id] = (claimed, done)
             self._reserved -= 1
         self._busy.set(len(self._running))
         if prepared.timeout is not None:
             self._overrun_timers[claimed.id] = self._loop.call_later(
-                prepared.timeout, self._thread_overran, prepared, self._running[claimed.id][1])
+                prepared.timeout, self._thread_overran, prepared, done)
         self._heartbeat.leases_claimed([claimed])
 
     def _reserve_slot(self) -> bool:
@@ -427,7 +428,7 @@ class Worker:
                                                               self._waiter())
             except Exception as exc:
                 log.warning("waiting for work failed: %s", exc)
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(FAILURE_BACKOFF_SECONDS)
             if handed:
                 # Claimed for this worker by the enqueue itself: start it from here, and wait
                 # again at once (no token was taken, so there is no claim to wait for).
