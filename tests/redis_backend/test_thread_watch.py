@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -17,6 +18,7 @@ from conveyor import Conveyor, TaskState
 from conveyor.backends.base import ClaimedTask, Waiter
 from conveyor.backends.redis import keys
 from conveyor.backends.redis.backend import RedisBackend
+from conveyor.worker.executor import Executor
 from helpers import wait_until
 from integration.conftest import RunningWorker
 
@@ -200,3 +202,29 @@ def test_an_async_task_handed_to_the_waiting_thread_runs_on_the_loop(redis_url: 
     assert len(handed_in) == 1 and loop_threads == [running.thread.ident]
     raw.close()
     app.close()
+
+
+def _prestarted(app: Conveyor, concurrency: int) -> tuple[bool, int]:
+    @app.task(queue="default")
+    def plain() -> None:
+        return None
+
+    executor = Executor(app.tasks, "w", concurrency, "thread", 1 << 20, backend=app.backend)
+    try:
+        return executor.waits_in_thread, executor.threads.thread_count
+    finally:
+        executor.close()
+
+
+def test_only_a_backend_that_waits_in_a_thread_gets_the_extra_thread(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """The thread beyond the slots is the waiting one: started where it is used (Redis on one
+    server), not idle beside the slots of a SQLite (or PostgreSQL) worker."""
+    on_redis, on_sqlite = _worker_app(redis_url), Conveyor(f"sqlite:///{tmp_path}/t.db")
+    try:
+        assert _prestarted(on_redis, 4) == (True, 5)
+        assert _prestarted(on_sqlite, 4) == (False, 4)
+    finally:
+        on_redis.close()
+        on_sqlite.close()

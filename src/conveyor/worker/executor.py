@@ -83,9 +83,13 @@ class Executor:
         self.thread_lane = pool == "thread" and any(
             not t.is_async and t.executor != "process" for t in tasks.values())
         """Whether tasks of this app run in pool threads (as plain ``def`` tasks do by
-        default): the threads are started up front, and the wait for work may be one of them."""
+        default): the threads are started up front."""
+        self.waits_in_thread = self.thread_lane and bool(getattr(backend, "waits_in_thread",
+                                                                 False))
+        """Whether the wait for work is one of those threads too (``thread_watch``): one more
+        thread then, which only such a backend needs."""
         if self.thread_lane:
-            self.threads.prestart(concurrency + 1)
+            self.threads.prestart(concurrency + self.waits_in_thread)
         self._process_size = concurrency
         self._processes: ProcessPool | None = None
 

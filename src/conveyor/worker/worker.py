@@ -347,11 +347,10 @@ class Worker:
     def _thread_watch(self) -> ThreadWatch | None:
         """The wait in a pool thread (``thread_watch``), where the backend allows it and this
         worker runs tasks in threads; otherwise ``_watch_for_work`` waits on the loop."""
-        backend = self.app.backend
-        if not getattr(backend, "waits_in_thread", False) or not self._executor.thread_lane:
+        if not self._executor.waits_in_thread:
             return None
         assert self._loop is not None
-        waits: WaitsInThread = backend  # type: ignore[assignment]
+        waits: WaitsInThread = self.app.backend  # type: ignore[assignment]
         return ThreadWatch(waits, self.queues, self._executor.threads, self._loop,
                            self.idle_timeout, waiter=self._waiter, start_here=self._start_here,
                            announce=self._schedule_drain, to_loop=self._from_thread,
