@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Callable
 from functools import partial
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
@@ -26,8 +26,10 @@ from conveyor.model import DeadReason
 from conveyor.serialization import PayloadDecodeError, decode_payload, encode_result
 from conveyor.task import Task
 from conveyor.worker.outcome import Outcome, format_error, raised, rejected, succeeded
-from conveyor.worker.processes import ChildTimeout, ProcessPool
 from conveyor.worker.threads import Job, ThreadRunner
+
+if TYPE_CHECKING:
+    from conveyor.worker.processes import ProcessPool
 
 Lane = Literal["async", "thread", "process"]
 log = logging.getLogger("conveyor.worker")
@@ -190,6 +192,10 @@ class Executor:
             return Outcome(ok=False, error=format_error(exc), retryable=False)
 
     async def _run_in_process(self, prepared: Prepared) -> Outcome:
+        # Imported here: multiprocessing costs every worker's start ~5 ms, and only a worker
+        # with process-lane tasks needs it.
+        from conveyor.worker.processes import ChildTimeout, ProcessPool
+
         if self._processes is None:
             paths = [p for p in sys.path if p] + [os.getcwd()]
             self._processes = ProcessPool(self._process_size, paths)
