@@ -23,7 +23,10 @@ CONCURRENCY = int(os.environ.get("CONVEYOR_BENCH_CONCURRENCY", "128"))
 PREFETCH = int(os.environ.get("CONVEYOR_BENCH_PREFETCH", str(CONCURRENCY)))
 """Tasks claimed ahead per worker process. Smaller slots and prefetch trade drain rate for the
 priority workload's wait (see the seventh session's sweep in ``benchmarks/README.md``)."""
-SETTINGS = (f"2 x `conveyor worker conveyor.bench:app -q bench --concurrency {CONCURRENCY} "
+PROCESSES = int(os.environ.get("CONVEYOR_BENCH_PROCESSES", "2"))
+"""Worker processes, 2 like every peer; fewer leave the two cores headroom (what the priority
+wait is made of under a saturated machine: ``benchmarks/README.md``, thirteenth session)."""
+SETTINGS = (f"{PROCESSES} x `conveyor worker conveyor.bench:app -q bench --concurrency {CONCURRENCY} "
             f"--prefetch {PREFETCH}` (plain def handler, thread pool; claims of at most the "
             f"backend's claim_batch: 32 on Redis); enqueue_many")
 PRIORITY = {None: None, "low": 1, "high": 9}
@@ -34,7 +37,7 @@ def worker_commands(url: str, record: Path, workload: str) -> list[harness.Comma
     argv = [harness.bin_path("python"), "-m", "conveyor", "worker", "conveyor.bench:app",
             "-q", bench.QUEUE, "--concurrency", str(CONCURRENCY), "--prefetch",
             str(PREFETCH), "--log-level", "warning"]
-    return [harness.Command(argv, env) for _ in range(2)]
+    return [harness.Command(argv, env) for _ in range(PROCESSES)]
 
 
 class Producer(harness.Producer):
