@@ -91,7 +91,7 @@ class Executor:
         """Whether the wait for work is one of those threads too (``thread_watch``): one more
         thread then, which only such a backend needs."""
         if self.thread_lane:
-            self.threads.prestart(concurrency + self.waits_in_thread)
+            self.threads.prestart(concurrency + (1 if self.waits_in_thread else 0))
         self._process_size = concurrency
         self._processes: ProcessPool | None = None
 
@@ -192,8 +192,8 @@ class Executor:
             return Outcome(ok=False, error=format_error(exc), retryable=False)
 
     async def _run_in_process(self, prepared: Prepared) -> Outcome:
-        # Imported here: multiprocessing costs every worker's start ~5 ms, and only a worker
-        # with process-lane tasks needs it.
+        # Imported here: only a worker with process-lane tasks needs multiprocessing, and its
+        # import is a few milliseconds of every other worker's start.
         from conveyor.worker.processes import ChildTimeout, ProcessPool
 
         if self._processes is None:
