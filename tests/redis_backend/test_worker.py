@@ -13,6 +13,7 @@ import redis
 
 from conveyor import Conveyor, TaskState
 from conveyor.backends.base import QueueStatsRead
+from conveyor.backends.redis import keys
 from conveyor.worker.worker import WARM_CONNECTIONS
 from helpers import record_claims, wait_until
 from integration.conftest import RunningWorker
@@ -143,17 +144,28 @@ def test_a_restart_under_a_running_worker_loses_nothing(tmp_path: Path) -> None:
 
 def test_claims_lease_at_most_the_backends_batch_and_follow_each_other(app: Conveyor) -> None:
     """A worker with room for 128 claims 32 at a time on Redis (each script holds the server
-    while it runs), and the next claim follows a full one at once."""
+    while it runs), and the next claim follows a full one at once: with every task held, no
+    slot frees, so only a full claim can have prompted the next."""
+    release = threading.Event()
+
     @app.task(queue="default")
-    def noop(i: int) -> int:
+    def held(i: int) -> int:
+        release.wait(30)
         return i
 
-    handles = noop.enqueue_many([((i,), {}) for i in range(300)])
+    handles = held.enqueue_many([((i,), {}) for i in range(300)])
+    with redis.Redis.from_url(app.url) as client:  # no wake-up token may prompt a claim
+        client.delete(keys.tag_keys("default").signal)
     limits = record_claims(app)
     worker = _start(app, concurrency=64, prefetch=64)
     try:
+        wait_until(lambda: len(limits) >= 4, timeout=10,
+                   message="four claims while every task is held")
+        assert limits[:4] == [32, 32, 32, 32]
+        release.set()
         assert [h.result(timeout=30) for h in handles] == list(range(300))
     finally:
+        release.set()
         assert worker.stop() == 0
     assert app.backend.claim_batch == 32
     assert limits and max(limits) == 32
