@@ -165,6 +165,7 @@ def test_a_task_started_by_the_waiting_thread_keeps_its_timeout(redis_url: str) 
     def stuck() -> None:
         release.wait(10)
 
+    handed_in = _spy_on_waits(app)
     running = RunningWorker(app.worker(["default"], concurrency=2)).start()
     try:
         wait_until(lambda: _offered(raw, running.worker.id, 5.0), message="it offers")
@@ -172,6 +173,7 @@ def test_a_task_started_by_the_waiting_thread_keeps_its_timeout(redis_url: str) 
         info = wait_until(lambda: (i := handle.info()) is not None
                           and i.state == TaskState.DEAD and i, message="timed out")
         assert "timeout" in (info.error or "")
+        assert len(handed_in) == 1, "the waiting thread took it (not a claim by the loop)"
     finally:
         release.set()
         assert running.stop() == 0

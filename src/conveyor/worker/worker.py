@@ -390,19 +390,13 @@ class Worker:
 
     def _started_in_thread(self, prepared: Prepared) -> None:
         """A task the waiting thread started: what ``_start`` records for the others."""
-        assert self._loop is not None
         claimed = prepared.claimed
         self._metrics.claimed([claimed])
         self._metrics.started(claimed)
         self._unsettled += 1
-        done = self._loop.create_future()
+        self._track_in_thread(prepared)
         with self._slots:
-            self._running[claimed.id] = (claimed, done)
             self._reserved -= 1
-        self._busy.set(len(self._running))
-        if prepared.timeout is not None:
-            self._overrun_timers[claimed.id] = self._loop.call_later(
-                prepared.timeout, self._thread_overran, prepared, done)
         self._heartbeat.leases_claimed([claimed])
 
     def _reserve_slot(self) -> bool:
@@ -622,11 +616,19 @@ class Worker:
             self._running[claimed.id] = (claimed, asyncio.create_task(self._execute(prepared)))
             self._busy.set(len(self._running))
             return
+        self._track_in_thread(prepared)
+        self._executor.start_in_thread(prepared, partial(self._thread_finished, claimed))
+
+    def _track_in_thread(self, prepared: Prepared) -> None:
+        """A task that runs (or is about to) in a pool thread, as running: its future, which
+        its outcome settles, and its timeout's timer. Whichever started it, loop or waiting
+        thread, it counts in ``_running`` from here (before its reservation is given back:
+        counted twice a moment, never zero times)."""
         assert self._loop is not None
+        claimed = prepared.claimed
         done = self._loop.create_future()
         self._running[claimed.id] = (claimed, done)
         self._busy.set(len(self._running))
-        self._executor.start_in_thread(prepared, partial(self._thread_finished, claimed))
         if prepared.timeout is not None:
             self._overrun_timers[claimed.id] = self._loop.call_later(
                 prepared.timeout, self._thread_overran, prepared, done)
