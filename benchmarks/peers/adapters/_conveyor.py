@@ -23,12 +23,18 @@ CONCURRENCY = int(os.environ.get("CONVEYOR_BENCH_CONCURRENCY", "128"))
 PREFETCH = int(os.environ.get("CONVEYOR_BENCH_PREFETCH", str(CONCURRENCY)))
 """Tasks claimed ahead per worker process. Smaller slots and prefetch trade drain rate for the
 priority workload's wait (see the seventh session's sweep in ``benchmarks/README.md``)."""
+CLAIM_BATCH = os.environ.get("CONVEYOR_BENCH_CLAIM_BATCH", "")
+"""Most tasks one claim takes ('' = the backend's: 32 on Redis). Smaller claims shorten the
+claim cycle a priority-9 task waits for, at a cost in drain rate (``benchmarks/README.md``,
+fourteenth session)."""
 PROCESSES = int(os.environ.get("CONVEYOR_BENCH_PROCESSES", "2"))
 """Worker processes, 2 like every peer; fewer leave the two cores headroom (what the priority
 wait is made of under a saturated machine: ``benchmarks/README.md``, thirteenth session)."""
+_CLAIM_ARGS = ["--claim-batch", CLAIM_BATCH] if CLAIM_BATCH else []
+_CLAIMS = CLAIM_BATCH or "the backend's claim_batch: 32 on Redis"
 SETTINGS = (f"{PROCESSES} x `conveyor worker conveyor.bench:app -q bench --concurrency {CONCURRENCY} "
-            f"--prefetch {PREFETCH}` (plain def handler, thread pool; claims of at most the "
-            f"backend's claim_batch: 32 on Redis); enqueue_many")
+            f"--prefetch {PREFETCH}{''.join(' ' + a for a in _CLAIM_ARGS)}` (plain def handler, "
+            f"thread pool; claims of at most {_CLAIMS}); enqueue_many")
 PRIORITY = {None: None, "low": 1, "high": 9}
 
 
@@ -36,7 +42,7 @@ def worker_commands(url: str, record: Path, workload: str) -> list[harness.Comma
     env = {"CONVEYOR_URL": url, "CONVEYOR_BENCH_RECORD": str(record)}
     argv = [harness.bin_path("python"), "-m", "conveyor", "worker", "conveyor.bench:app",
             "-q", bench.QUEUE, "--concurrency", str(CONCURRENCY), "--prefetch",
-            str(PREFETCH), "--log-level", "warning"]
+            str(PREFETCH), *_CLAIM_ARGS, "--log-level", "warning"]
     return [harness.Command(argv, env) for _ in range(PROCESSES)]
 
 
