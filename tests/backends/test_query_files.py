@@ -87,12 +87,13 @@ def test_query_files_are_not_empty(package: str) -> None:
 DIALECT_ONLY = {
     "conveyor.backends.postgres": {"enqueue_copy", "enqueue_copy_start", "prune_bloated",
                                    "prune_offers", *WAKE_UP_STEPS["conveyor.backends.postgres"]},
-    "conveyor.backends.sqlite": {"claim_promote_due"},
+    "conveyor.backends.sqlite": {"claim_promote_due", "claim_bury"},
 }
 """Steps that only one dialect has: PostgreSQL streams large batches with COPY, vacuums the
 tables that pruning leaves full of dead rows, and keeps idle workers' offers; SQLite promotes
 due tasks in a statement of their own, where PostgreSQL's claim statements do it too (a claim
-is then one plain statement per round trip)."""
+is then one plain statement per round trip), and buries a claimed row whose columns hold
+values of the wrong types, which PostgreSQL's typed columns never store."""
 RELAXED_COMMITS = {"conveyor.backends.postgres": {"claim", "claim_oldest"}}
 """Statements whose commit need not wait for the WAL flush (a claim a crash loses leaves its
 tasks PENDING), and say so themselves: the runner sends them alone, with no SET LOCAL."""

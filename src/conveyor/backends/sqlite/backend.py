@@ -366,7 +366,12 @@ class SQLiteBackend:
                      "worker_id": op.worker_id, "lease_seconds": op.lease_seconds,
                      "min_priority": op.min_priority},
                 ).fetchall()
-                claimed.extend(_claimed_task(row) for row in rows)
+                for row in rows:
+                    try:
+                        claimed.append(_claimed_task(row))
+                    except (TypeError, ValueError) as exc:
+                        conn.execute(QUERIES["claim_bury"], {"id": row[0], "now": now, "error": (
+                            f"DecodeError: the stored task row could not be read ({exc})")})
 
         take("claim_oldest", min(op.oldest_first, op.limit))
         take("claim", op.limit - len(claimed))
@@ -561,9 +566,13 @@ class SQLiteBackend:
 
 def _claimed_task(row: Sequence[Any]) -> base.ClaimedTask:
     """RETURNING skips REAL affinity: SQLite stores whole-number REALs as integers, so times and
-    durations would come back as ``int`` (``1700000030`` for ``1700000030.0``)."""
+    durations would come back as ``int`` (``1700000030`` for ``1700000030.0``). A column of the
+    wrong type (SQLite stores whatever it is given) raises ``TypeError`` or ``ValueError``."""
     (task_id, name, queue, payload, priority, attempts, max_retries, worker_lost, token,
      lease_expires_at, created_at, scheduled_at, key, timeout, result_ttl) = row
+    if not (isinstance(name, str) and isinstance(payload, bytes)
+            and all(type(n) is int for n in (priority, attempts, max_retries, worker_lost))):
+        raise TypeError("a column holds a value of the wrong type")
     return base.ClaimedTask(
         task_id, name, queue, payload, priority, attempts, max_retries, worker_lost, token,
         float(lease_expires_at), float(created_at), float(scheduled_at), key,

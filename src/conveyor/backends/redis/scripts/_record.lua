@@ -37,13 +37,41 @@ end
 -- `base` is the index in KEYS of the first key of the first group.
 local function key_of(base, group, slot) return KEYS[base + (group - 1) * GROUP_SIZE + slot] end
 
+-- Whether a decoded value has the fields every script relies on, of the right types.
+local function readable(rec)
+    return type(rec) == 'table' and type(rec[NAME]) == 'string'
+        and type(rec[PAYLOAD]) == 'string' and type(rec[PRIORITY]) == 'number'
+        and INDEX_OF[rec[STATE]] ~= nil and type(rec[ATTEMPTS]) == 'number'
+        and type(rec[MAX_RETRIES]) == 'number' and type(rec[WORKER_LOST]) == 'number'
+        and type(rec[CREATED]) == 'number' and type(rec[SEQUENCE]) == 'number'
+        and type(rec[RESULT_TTL]) == 'number'
+end
+
+-- A stored record that cannot be read (written by hand or by another version, or damaged)
+-- decodes to a stand-in instead of an error that would fail every claim of its queue: DEAD
+-- with reason decode_error, its raw bytes kept as the payload so nothing is lost. It still
+-- sits in the index that listed the record until a transition that takes from that index
+-- finds it and buries it there (bury); `undecodable` marks it until then (never stored).
+local function decode(packed)
+    local ok, rec = pcall(cmsgpack.unpack, packed)
+    if ok and readable(rec) then return rec end
+    local why = ok and 'not a task record' or tostring(rec)
+    return {'', packed, 0, 'DEAD', 0, 0, 0, 0, 0, false, false, false,
+            'DecodeError: the stored task record could not be decoded (' .. why ..
+            '); its raw bytes are kept as the payload', false, false, 'decode_error', false,
+            0, false, false, 0, false, 0, false, undecodable = true}
+end
+
 local function load(tasks_key, id)
     local packed = redis.call('HGET', tasks_key, id)
     if not packed then return nil end
-    return cmsgpack.unpack(packed)
+    return decode(packed)
 end
 
-local function store(tasks_key, id, rec) redis.call('HSET', tasks_key, id, cmsgpack.pack(rec)) end
+local function store(tasks_key, id, rec)
+    rec.undecodable = nil -- a buried stand-in is stored as a plain DEAD record
+    redis.call('HSET', tasks_key, id, cmsgpack.pack(rec))
+end
 
 local function ready_score(rec) return (9 - rec[PRIORITY]) * BAND + rec[SEQUENCE] end
 
@@ -55,6 +83,16 @@ local function num(v) if v == false or v == nil then return false end
 -- five times per leased task as text cost ~3 us of the ~25 us each one held the server.
 local function micros(v) if v == false or v == nil then return false end
     return math.floor(v * 1000000 + 0.5) end
+
+-- Moves a stand-in from the index `slot` (where a transition found it) to DEAD, or drops an
+-- index entry whose record is gone altogether (`rec` nil).
+local function bury(base, group, id, rec, slot, now)
+    redis.call('ZREM', key_of(base, group, slot), id)
+    if not rec then return end
+    rec[COMPLETED] = now
+    redis.call('ZADD', key_of(base, group, DEAD), num(now), id)
+    store(key_of(base, group, TASKS), id, rec)
+end
 
 -- Wake-up tokens: one per task that became PENDING, at most SIGNAL_CAP waiting in the list.
 local function signal(base, group, n)

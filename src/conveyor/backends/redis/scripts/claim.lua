@@ -39,15 +39,19 @@ for g = 1, ngroups do
         local found = redis.call('ZRANGEBYSCORE', key_of(2, g, slot), '-inf', num(now),
                                  'WITHSCORES',
                                  'LIMIT', 0, PROMOTE_MAX)
-        for i = 1, #found, 2 do due[#due + 1] = {found[i], tonumber(found[i + 1])} end
+        for i = 1, #found, 2 do due[#due + 1] = {found[i], tonumber(found[i + 1]), slot} end
     end
     table.sort(due, function(x, y) return x[2] < y[2] end)
     for _, entry in ipairs(due) do
         local id = entry[1]
         local rec = load(key_of(2, g, TASKS), id)
-        rec[SEQUENCE] = redis.call('INCR', KEYS[1])
-        move(2, g, id, rec, 'PENDING', ready_score(rec))
-        store(key_of(2, g, TASKS), id, rec)
+        if not rec or rec.undecodable then
+            bury(2, g, id, rec, entry[3], now)
+        else
+            rec[SEQUENCE] = redis.call('INCR', KEYS[1])
+            move(2, g, id, rec, 'PENDING', ready_score(rec))
+            store(key_of(2, g, TASKS), id, rec)
+        end
     end
 end
 
@@ -63,6 +67,10 @@ local reply, taken, moves = {}, 0, new_moves()
 
 local function lease_one(g, id)
     local rec = load(key_of(2, g, TASKS), id)
+    if not rec or rec.undecodable then -- to the dead letters, not to a worker; the claim goes on
+        bury(2, g, id, rec, READY, now)
+        return
+    end
     local token = salt .. ':' .. next_token
     next_token = next_token + 1
     lease_to(id, ARGV[6 + g], rec, worker, token, now, lease, reply)

@@ -10,7 +10,7 @@ local rows = {}
 if state == '' then
     local page = redis.call('HSCAN', KEYS[1], cursor, 'COUNT', count)
     for i = 1, #page[2], 2 do
-        rows[#rows + 1] = row(page[2][i], ARGV[1], cmsgpack.unpack(page[2][i + 1]))
+        rows[#rows + 1] = row(page[2][i], ARGV[1], decode(page[2][i + 1]))
     end
     return {page[1], rows}
 end

@@ -21,7 +21,8 @@ for g = 1, ngroups do
             best, best_sequence = head[1], tonumber(head[2]) - low
         end
     end
-    counts[8] = best and num(load(key_of(1, g, TASKS), best)[SCHEDULED]) or false
+    local oldest = best and load(key_of(1, g, TASKS), best)
+    counts[8] = oldest and num(oldest[SCHEDULED]) or false
     counts[9] = redis.call('EXISTS', KEYS[ngroups * GROUP_SIZE + g])
     reply[g] = counts
 end

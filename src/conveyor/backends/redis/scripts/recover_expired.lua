@@ -10,8 +10,30 @@
 local now = clock_now(ARGV[1])
 local max_lost, left = tonumber(ARGV[2]), tonumber(ARGV[3])
 local ngroups = (#KEYS - 1) / GROUP_SIZE
-local requeued, dead = 0, 0
-local per_group = {}
+local requeued, dead, per_group = 0, 0, {}
+
+-- The lost attempt of a readable record: back to PENDING, or DEAD after max_lost losses.
+local function recover(g, id, rec)
+    rec[WORKER_LOST] = rec[WORKER_LOST] + 1
+    rec[ERROR] = 'lease expired: worker ' .. (rec[WORKER] or '?') ..
+        ' stopped heartbeating during attempt ' .. rec[ATTEMPTS] ..
+        ' (worker lost ' .. rec[WORKER_LOST] .. ' times)'
+    rec[SCHEDULED], rec[TOKEN], rec[LEASE_EXPIRES] = now, false, false
+    if rec[WORKER_LOST] >= max_lost then
+        rec[DEAD_REASON], rec[COMPLETED] = 'worker_lost', now
+        move(2, g, id, rec, 'DEAD', now)
+        dead = dead + 1
+        per_group[2 * g] = per_group[2 * g] + 1
+    else
+        rec[SEQUENCE] = redis.call('INCR', KEYS[1])
+        move(2, g, id, rec, 'PENDING', ready_score(rec))
+        signal(2, g, 1)
+        requeued = requeued + 1
+        per_group[2 * g - 1] = per_group[2 * g - 1] + 1
+    end
+    store(key_of(2, g, TASKS), id, rec)
+end
+
 for g = 1, ngroups do
     per_group[2 * g - 1], per_group[2 * g] = 0, 0
     if left <= 0 then break end
@@ -19,24 +41,15 @@ for g = 1, ngroups do
                                'LIMIT', 0, left)
     for _, id in ipairs(expired) do
         local rec = load(key_of(2, g, TASKS), id)
-        rec[WORKER_LOST] = rec[WORKER_LOST] + 1
-        rec[ERROR] = 'lease expired: worker ' .. (rec[WORKER] or '?') ..
-            ' stopped heartbeating during attempt ' .. rec[ATTEMPTS] ..
-            ' (worker lost ' .. rec[WORKER_LOST] .. ' times)'
-        rec[SCHEDULED], rec[TOKEN], rec[LEASE_EXPIRES] = now, false, false
-        if rec[WORKER_LOST] >= max_lost then
-            rec[DEAD_REASON], rec[COMPLETED] = 'worker_lost', now
-            move(2, g, id, rec, 'DEAD', now)
-            dead = dead + 1
-            per_group[2 * g] = per_group[2 * g] + 1
+        if not rec or rec.undecodable then
+            bury(2, g, id, rec, LEASED, now)
+            if rec then
+                dead = dead + 1
+                per_group[2 * g] = per_group[2 * g] + 1
+            end
         else
-            rec[SEQUENCE] = redis.call('INCR', KEYS[1])
-            move(2, g, id, rec, 'PENDING', ready_score(rec))
-            signal(2, g, 1)
-            requeued = requeued + 1
-            per_group[2 * g - 1] = per_group[2 * g - 1] + 1
+            recover(g, id, rec)
         end
-        store(key_of(2, g, TASKS), id, rec)
     end
     left = left - #expired
 end
