@@ -205,6 +205,22 @@ def test_delete_by_id_needs_yes_and_reports_what_it_kept(app: Conveyor, url: str
     assert run("--url", url, "delete").exit_code == 2  # no id
 
 
+def test_app_and_url_work_after_every_command_name(app: Conveyor, url: str) -> None:
+    """Where users type them, ``conveyor stats --url ...``, as well as before the command."""
+    dead_id = _make_dead(app, "boom")[0]
+    stats = json.loads(run_ok("stats", "--url", url, "--json").stdout)
+    assert stats["queues"]["default"]["counts"]["DEAD"] == 1
+    assert dead_id in run_ok("inspect", dead_id, "--url", url).stdout
+    assert dead_id in run_ok("inspect", dead_id, "--app", APP).stdout
+    assert dead_id in run_ok("dead", "list", "--url", url).stdout
+    assert dead_id in run_ok("dead", "--url", url, "list").stdout
+    assert "default" in run_ok("queue", "list", "--url", url).stdout
+    run_ok("workers", "--url", url)
+    run_ok("health", APP, "--url", url)
+    run_ok("cron", APP, "--url", url)
+    assert run("stats").exit_code == 2, "and without either, a usage error as before"
+
+
 # -- errors --------------------------------------------------------------------------------------
 
 

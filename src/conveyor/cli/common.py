@@ -163,6 +163,37 @@ class CliState:
 pass_state = click.make_pass_decorator(CliState)
 
 
+def _override_global(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """A subcommand's ``--app``/``--url``: the same as the global option, given after the
+    command name (``conveyor stats --url ...``), which is where users type it."""
+    state = ctx.find_object(CliState)
+    if value is not None and state is not None and param.name is not None:
+        setattr(state, param.name, value)
+
+
+_GLOBAL_OPTIONS = {
+    "app_spec": ("--app", "MODULE:APP", "The app (may also come before the command)."),
+    "url": ("--url", "URL", "Backend URL; overrides the app's (may also come before the "
+                            "command)."),
+}
+
+
+def accept_global_options(command: click.Command) -> click.Command:
+    """Give ``command`` (and a group's subcommands) the global ``--app`` and ``--url`` it does not
+    declare itself, so they work on either side of the command name."""
+    declared = {p.name for p in command.params} | {
+        opt for p in command.params for opt in getattr(p, "opts", ())}
+    for name, (flag, metavar, text) in _GLOBAL_OPTIONS.items():
+        if name not in declared and flag not in declared:
+            command.params.append(click.Option(
+                [flag, name], metavar=metavar, help=text, expose_value=False,
+                callback=_override_global))
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            accept_global_options(sub)
+    return command
+
+
 # -- output --------------------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ import importlib
 import click
 
 from conveyor import __version__
-from conveyor.cli.common import CliState, ConveyorGroup
+from conveyor.cli.common import CliState, ConveyorGroup, accept_global_options
 
 COMMANDS = {
     "worker": "conveyor.cli.worker:worker",
@@ -34,6 +34,9 @@ COMMANDS = {
     "dashboard": "conveyor.cli.dashboard:dashboard",
 }
 """Command name -> ``module:attribute`` of its click command."""
+OWN_BACKEND = {"demo", "bench"}
+"""Commands that open a store of their own (a throwaway SQLite file, a benchmark's): the
+global ``--app`` and ``--url`` are not theirs to take after the command name."""
 
 
 class LazyGroup(ConveyorGroup):
@@ -49,7 +52,7 @@ class LazyGroup(ConveyorGroup):
         module_name, _, attribute = target.partition(":")
         command = getattr(importlib.import_module(module_name), attribute)
         assert isinstance(command, click.Command) and command.name == cmd_name, target
-        return command
+        return command if cmd_name in OWN_BACKEND else accept_global_options(command)
 
 
 @click.group(cls=LazyGroup, context_settings={"auto_envvar_prefix": "CONVEYOR",
