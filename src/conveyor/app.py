@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -62,12 +63,16 @@ class Conveyor:
         result_ttl: float = 86400.0,
         backend_options: dict[str, Any] | None = None,
     ) -> None:
-        if lease <= 0:
-            raise ConfigurationError("lease must be > 0 seconds")
-        if not 0.0 <= starvation_share <= 0.5:
+        if not _finite_number(lease) or lease <= 0:
+            raise ConfigurationError("lease must be a finite number of seconds > 0")
+        if not _finite_number(starvation_share) or not 0.0 <= starvation_share <= 0.5:
             raise ConfigurationError("starvation_share must be between 0 and 0.5")
-        if max_worker_lost < 1:
-            raise ConfigurationError("max_worker_lost must be >= 1")
+        if not isinstance(max_worker_lost, int) or max_worker_lost < 1:
+            raise ConfigurationError("max_worker_lost must be an integer >= 1")
+        if not isinstance(max_payload_bytes, int) or max_payload_bytes < 1:
+            raise ConfigurationError("max_payload_bytes must be an integer >= 1")
+        if not _finite_number(result_ttl) or result_ttl < 0:
+            raise ConfigurationError("result_ttl must be a finite number of seconds >= 0")
         self.url = url or os.environ.get("CONVEYOR_URL") or DEFAULT_URL
         self.lease = float(lease)
         self.default_queue = default_queue
@@ -186,7 +191,7 @@ class Conveyor:
                     f"thread (its psycopg connection cannot enter an event loop or a process)"
                 )
             options = TaskOptions(
-                queue=queue or self.default_queue,
+                queue=self.default_queue if queue is None else queue,
                 priority=priority,
                 max_retries=max_retries,
                 timeout=timeout,
@@ -413,3 +418,9 @@ def _state(state: TaskState | str) -> TaskState:
         raise InvalidOptionError(
             f"unknown state {state!r}; one of {', '.join(s.value for s in TaskState)}"
         ) from None
+
+
+def _finite_number(value: object) -> bool:
+    """A real number that is not NaN or infinite (``bool`` excluded: ``lease=True`` is a slip)."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))

@@ -58,19 +58,17 @@ class TaskOptions:
             self.max_retries < 0
         ):
             raise InvalidOptionError(f"task {name!r}: max_retries must be an integer >= 0")
-        for label, value in (("delay", self.delay), ("timeout", self.timeout),
-                             ("result_ttl", self.result_ttl)):
+        for label, value, least in (("delay", self.delay, ">= 0"), ("timeout", self.timeout, "> 0"),
+                                    ("result_ttl", self.result_ttl, ">= 0")):
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
                 value
-            ) or value < 0:
+            ) or value < 0 or (least == "> 0" and value == 0):
                 raise InvalidOptionError(
-                    f"task {name!r}: {label} must be a finite number of seconds >= 0, "
+                    f"task {name!r}: {label} must be a finite number of seconds {least}, "
                     f"got {value!r}"
                 )
-        if self.timeout is not None and self.timeout == 0:
-            raise InvalidOptionError(f"task {name!r}: timeout must be > 0")
         if self.eta is not None and not isinstance(self.eta, datetime):
             raise InvalidOptionError(f"task {name!r}: eta must be a datetime, got {self.eta!r}")
         if self.delay is not None and self.eta is not None:

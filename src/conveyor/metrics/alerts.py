@@ -17,6 +17,7 @@ What each threshold compares, per queue (``queue=None``: every queue, each on it
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, fields
 
 from conveyor.errors import ConfigurationError
@@ -41,12 +42,19 @@ class AlertRule:
         if all(v is None for v in set_.values()):
             raise ConfigurationError("app.alert() needs at least one threshold")
         for name, value in set_.items():
-            if value is not None and (not isinstance(value, int | float) or value < 0):
-                raise ConfigurationError(f"alert threshold {name} must be a number >= 0")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                      or not math.isfinite(value) or value < 0):
+                raise ConfigurationError(
+                    f"alert threshold {name} must be a finite number >= 0, got {value!r}")
         for name in ("min_utilization", "max_utilization"):
             value = set_[name]
             if value is not None and value > 1:
                 raise ConfigurationError(f"{name} is a ratio between 0 and 1, got {value}")
+        low, high = set_["min_utilization"], set_["max_utilization"]
+        if low is not None and high is not None and low > high:
+            raise ConfigurationError(
+                f"min_utilization {low} is above max_utilization {high}: one of them would "
+                f"always be breached")
 
     def thresholds(self) -> dict[str, float]:
         return {n: float(getattr(self, n)) for n in THRESHOLDS if getattr(self, n) is not None}

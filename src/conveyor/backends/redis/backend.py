@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import hiredis
 import redis
@@ -103,6 +103,11 @@ class RedisBackend:
         socket_timeout_seconds: float = 5.0,
         connect_retries: int = 6,
     ) -> None:
+        url, own = _own_url_options(url)
+        durability = own.get("durability", durability)
+        if "strict" in own:
+            strict = _flag("strict", own["strict"])
+        _check_url_options(url)
         if durability not in DURABILITY_MODES:
             raise ConfigurationError(f"durability must be one of {DURABILITY_MODES}")
         if socket_timeout_seconds < 1.0:
@@ -665,3 +670,39 @@ def _close_async(loop: asyncio.AbstractEventLoop, client: Any,
             log.debug("closing a redis client failed: %s", exc)
     else:
         loop.run_until_complete(_aclose(client, watches))
+
+
+OWN_URL_OPTIONS = ("durability", "strict")
+"""Query options of a redis:// URL that are Conveyor's (``?durability=none&strict=true``), taken
+out before redis-py reads the rest: it would pass them on to its connections as arguments."""
+
+
+def _own_url_options(url: str) -> tuple[str, dict[str, str]]:
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    own = {key: value for key, value in query if key in OWN_URL_OPTIONS}
+    if not own:
+        return url, own
+    rest = urlencode([(key, value) for key, value in query if key not in OWN_URL_OPTIONS])
+    return urlunsplit(parts._replace(query=rest)), own
+
+
+def _check_url_options(url: str) -> None:
+    """Refuse a query option redis-py does not know now, as a configuration error: redis-py
+    would pass it on to each connection it opens, and the first command would fail with a
+    ``TypeError`` about an unexpected argument."""
+    if url.split(":", 1)[0].lower() in CLUSTER_SCHEMES:
+        return  # cluster_nodes() reads these URLs itself
+    try:
+        redis.ConnectionPool.from_url(url).make_connection()  # builds, does not connect
+    except TypeError as exc:
+        raise ConfigurationError(f"redis URL {url!r}: {exc}") from None
+
+
+def _flag(name: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"redis URL option {name}={text!r}: expected true or false")
