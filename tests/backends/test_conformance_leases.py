@@ -34,6 +34,26 @@ def test_complete_marks_done_with_result(backend: Backend, clock) -> None:
     assert stored.attempts == 1
 
 
+def test_the_reported_start_replaces_the_lease_start_within_bounds(
+    backend: Backend, clock
+) -> None:
+    """A task that waited in a prefetch buffer started after its lease did: the worker reports
+    when, and the stored start moves there, never before the lease nor after now."""
+    ids = enqueue(backend, *(new_task() for _ in range(5)))
+    claimed = {t.id: t for t in claim(backend, limit=5)}
+    leased_at = clock.now
+    clock.advance(10.0)
+    done = [Completion(ids[0], claimed[ids[0]].lease_token, None, started_at=leased_at + 4.0),
+            Completion(ids[1], claimed[ids[1]].lease_token, None, started_at=leased_at - 60),
+            Completion(ids[2], claimed[ids[2]].lease_token, None, started_at=leased_at + 60),
+            Completion(ids[3], claimed[ids[3]].lease_token, None)]
+    assert backend.execute(Complete(done)) == []
+    assert backend.execute(Fail([Failure(ids[4], claimed[ids[4]].lease_token, "boom", 5.0,
+                                         started_at=leased_at + 7.0)])) == []
+    starts = [row(backend, i).started_at for i in ids]
+    assert starts == [leased_at + 4.0, leased_at, clock.now, leased_at, leased_at + 7.0]
+
+
 def test_complete_without_result(backend: Backend) -> None:
     [task_id] = enqueue(backend, new_task())
     assert complete(backend, claim_one(backend)) == []

@@ -43,6 +43,28 @@ def test_tasks_run_and_results_are_stored(app: Conveyor, start_worker) -> None:
     assert info.worker_id is not None
 
 
+def test_a_prefetched_task_records_when_it_really_started(app: Conveyor, start_worker) -> None:
+    """Leased with the others but run one after another: each stored start is its own, not
+    the lease's (the worker reports it with the outcome)."""
+    ran: dict[int, float] = {}
+
+    @app.task
+    def slow(n: int) -> None:
+        ran[n] = time.time()
+        time.sleep(0.2)
+
+    handles = slow.enqueue_many([((n,), {}) for n in range(3)])
+    start_worker(app, concurrency=1, prefetch=2)
+    for handle in handles:
+        handle.result(timeout=10)
+    infos = [h.info() for h in handles]
+    starts = sorted(i.started_at.timestamp() for i in infos)
+    assert starts[2] - starts[0] >= 0.35, "not all at the lease's start"
+    for n, info in enumerate(infos):
+        assert abs(info.started_at.timestamp() - ran[n]) < 0.1
+        assert info.started_at <= info.completed_at
+
+
 def test_priority_nine_overtakes_a_backlog_of_a_thousand(app: Conveyor, start_worker) -> None:
     order: list[int] = []
 

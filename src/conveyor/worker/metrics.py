@@ -93,6 +93,15 @@ class MetricsRecorder:
             counts = self._counts[(queue, minute)] = [0.0] * len(NAMES)
         return counts
 
+    def started_at(self, task: ClaimedTask) -> float | None:
+        """When ``task``'s attempt started, on the backend's clock (None: it has not started,
+        or its lease was forgotten): the claim's time plus the monotonic time since."""
+        mark = self._claimed.get(task.id)
+        started = self._started.get(task.id)
+        if mark is None or started is None:
+            return None
+        return mark[0] + max(0.0, started - mark[1])
+
     def forget(self, task_id: str) -> None:
         """A lease released or lost: that attempt reports nothing."""
         self._claimed.pop(task_id, None)

@@ -53,11 +53,14 @@ def format_error(error: BaseException) -> str:
 
 
 def transition(
-    claimed: ClaimedTask, outcome: Outcome, retry: Retry, max_worker_lost: int
+    claimed: ClaimedTask, outcome: Outcome, retry: Retry, max_worker_lost: int,
+    started_at: float | None = None,
 ) -> Completion | Failure:
-    """Decide DONE, a retry after a backoff, or the DLQ with a reason."""
+    """Decide DONE, a retry after a backoff, or the DLQ with a reason. ``started_at``: when
+    the attempt really started, on the backend's clock (None: it never started)."""
     if outcome.ok:
-        return Completion(claimed.id, claimed.lease_token, outcome.result, claimed.queue)
+        return Completion(claimed.id, claimed.lease_token, outcome.result, claimed.queue,
+                          started_at)
     error = outcome.error or "unknown error"
     reason = outcome.dead_reason
     if reason is None and outcome.worker_lost:
@@ -72,7 +75,8 @@ def transition(
         reason = DeadReason.MAX_RETRIES
     if reason is not None:
         return Failure(claimed.id, claimed.lease_token, error, None, str(reason),
-                       worker_lost=outcome.worker_lost, queue=claimed.queue)
+                       worker_lost=outcome.worker_lost, queue=claimed.queue,
+                       started_at=started_at)
     delay = retry.delay(claimed.attempts)
     return Failure(claimed.id, claimed.lease_token, error, delay, None,
-                   worker_lost=outcome.worker_lost, queue=claimed.queue)
+                   worker_lost=outcome.worker_lost, queue=claimed.queue, started_at=started_at)

@@ -688,7 +688,8 @@ class Worker:
         self._lost.discard(claimed.id)
         task = self.app.tasks.get(claimed.name)
         retry = task.retry if task is not None else NO_RETRY
-        ending = transition(claimed, outcome, retry, self.app.max_worker_lost)
+        ending = transition(claimed, outcome, retry, self.app.max_worker_lost,
+                            self._metrics.started_at(claimed))
         sample = self._metrics.sample(claimed, ending)
         if outcome.settled:  # transactional (PostgreSQL): its own transaction recorded the end
             if sample is not None and isinstance(ending, Completion):
@@ -810,7 +811,7 @@ class Worker:
                 "WorkerShutdown: the worker stopped before the task finished",
                 retry_in_seconds=0.0 if retry_left else None,
                 dead_reason=None if retry_left else "max_retries",
-                queue=claimed.queue,
+                queue=claimed.queue, started_at=self._metrics.started_at(claimed),
             )
             self._finisher.add(failure, self._metrics.sample(claimed, failure))
         for task in late:

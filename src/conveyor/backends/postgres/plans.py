@@ -213,7 +213,8 @@ def complete(op: base.Complete, now: float | None) -> Plan[list[str]]:
         return []
     reply = yield Statement("complete", {
         "now": now,
-        "batch": _JSON.encode([(c.id, c.lease_token, c.result) for c in rows]).decode(),
+        "batch": _JSON.encode([(c.id, c.lease_token, c.result, c.started_at)
+                               for c in rows]).decode(),
     })
     return _lost([c.id for c in rows], reply)
 
@@ -229,6 +230,7 @@ def fail(op: base.Fail, now: float | None) -> Plan[list[str]]:
                       for f in rows],
         "dead_reasons": [f.dead_reason for f in rows],
         "worker_losts": [int(f.worker_lost) for f in rows],
+        "started_ats": [f.started_at for f in rows],
         "errors_kept": base.ATTEMPT_ERRORS_KEPT, "error_chars": base.ATTEMPT_ERROR_CHARS,
     })
     return _lost([f.id for f in rows], reply)

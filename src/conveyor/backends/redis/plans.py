@@ -161,7 +161,8 @@ class Planner(ReadPlans):
     def _Complete(self, op: base.Complete) -> Plan[list[str]]:
         return (yield from self._guarded(
             "complete", op.completions,
-            lambda c: [c.lease_token, "0" if c.result is None else "1", c.result or b""],
+            lambda c: [c.lease_token, "0" if c.result is None else "1", c.result or b"",
+                       _seconds(c.started_at)],
         ))
 
     def _Fail(self, op: base.Fail) -> Plan[list[str]]:
@@ -169,7 +170,7 @@ class Planner(ReadPlans):
             "fail", op.failures,
             lambda f: [f.lease_token, f.error,
                        "" if f.retry_in_seconds is None else float(f.retry_in_seconds),
-                       f.dead_reason or "", int(f.worker_lost)],
+                       f.dead_reason or "", int(f.worker_lost), _seconds(f.started_at)],
             leading=[base.ATTEMPT_ERRORS_KEPT, base.ATTEMPT_ERROR_CHARS],
         ))
 
@@ -430,3 +431,8 @@ class Planner(ReadPlans):
 
 def _claimed_all(reply: Sequence[Any]) -> list[base.ClaimedTask]:
     return [claimed(reply[i:i + 15]) for i in range(0, len(reply), 15)]
+
+
+def _seconds(value: float | None) -> Arg:
+    """An optional time as a script argument: '' for None."""
+    return "" if value is None else float(value)

@@ -581,13 +581,15 @@ def _claimed_task(row: Sequence[Any]) -> base.ClaimedTask:
 
 
 def _completion_params(c: base.Completion) -> dict[str, Any]:
-    return {"id": c.id, "lease_token": c.lease_token, "result": c.result}
+    return {"id": c.id, "lease_token": c.lease_token, "result": c.result,
+            "started_at": c.started_at}
 
 
 def _failure_params(f: base.Failure) -> dict[str, Any]:
     return {"id": f.id, "lease_token": f.lease_token, "error": f.error,
             "retry_in": f.retry_in_seconds, "dead_reason": f.dead_reason,
-            "worker_lost": int(f.worker_lost), "errors_kept": base.ATTEMPT_ERRORS_KEPT,
+            "worker_lost": int(f.worker_lost), "started_at": f.started_at,
+            "errors_kept": base.ATTEMPT_ERRORS_KEPT,
             "error_chars": base.ATTEMPT_ERROR_CHARS}
 
 

@@ -160,6 +160,14 @@ local function row(id, queue, rec)
             rec[ATTEMPT_ERRORS] or false}
 end
 
+-- The attempt's real start as its worker reported it (ARGV text, '' = not reported), kept
+-- between the lease's start and now; a task that waited in a prefetch buffer started after its
+-- lease did.
+local function set_started(rec, reported, now)
+    if reported == '' then return end
+    rec[STARTED] = math.max(rec[STARTED] or 0, math.min(tonumber(reported), now))
+end
+
 -- Leases `rec` to `worker` (the fields every lease sets; the caller moves it to RUNNING with
 -- deadline rec[LEASE_EXPIRES] and stores it), and appends to `out` the row the worker
 -- receives, in ClaimedTask's order: id, queue, name, payload, priority, attempts,

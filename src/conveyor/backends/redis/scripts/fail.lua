@@ -7,8 +7,9 @@
 -- KEYS[1..] one group per queue (conveyor:{q}:tasks ... :signal, see keys.py)
 -- ARGV[1]  now override, epoch seconds ('' = Redis TIME; tests only)
 -- ARGV[2]  attempt errors kept;  ARGV[3] bytes kept of each
--- then 7 per failure: group (1-based; 0 = look in every group), id, lease token, error text,
---   retry in seconds ('' = dead), dead reason ('' = none), worker lost ('1'/'0')
+-- then 8 per failure: group (1-based; 0 = look in every group), id, lease token, error text,
+--   retry in seconds ('' = dead), dead reason ('' = none), worker lost ('1'/'0'), started at
+--   (as in complete.lua)
 -- Returns: the ids whose lease was lost (unknown id, not RUNNING, or another token): unchanged
 local now = clock_now(ARGV[1])
 local kept, cut = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -26,13 +27,14 @@ local function prefix(s, n)
     return string.sub(s, 1, n)
 end
 
-for a = 4, #ARGV, 7 do
+for a = 4, #ARGV, 8 do
     local id, token = ARGV[a + 1], ARGV[a + 2]
     local rec, g = held(1, ngroups, id, token, tonumber(ARGV[a]))
     if not rec then
         lost[#lost + 1] = id
     else
         rec[ERROR] = ARGV[a + 3]
+        set_started(rec, ARGV[a + 7], now)
         local history = rec[ATTEMPT_ERRORS] and cjson.decode(rec[ATTEMPT_ERRORS]) or {}
         while #history >= kept do table.remove(history, 1) end
         history[#history + 1] = {attempt = rec[ATTEMPTS], worker = rec[WORKER] or cjson.null,
