@@ -145,12 +145,6 @@ class Lease(msgspec.Struct, frozen=True):
     skip looking it up. Backends must accept None and find the queue themselves."""
 
 
-STARTED_AT_DOC = """When the attempt really started, on the backend's clock (the lease's start
-plus the worker's own monotonic offset): a task that waited in the prefetch buffer started
-after its lease did. The backend keeps it between the lease's start and now; None keeps the
-lease's start."""
-
-
 class Completion(msgspec.Struct, frozen=True):
     id: str
     lease_token: str
@@ -158,7 +152,10 @@ class Completion(msgspec.Struct, frozen=True):
     queue: str | None = None
     """A hint, as in :class:`Lease`."""
     started_at: float | None = None
-    """See ``STARTED_AT_DOC``."""
+    """When the attempt really started, on the backend's clock (the lease's start plus the
+    worker's own monotonic offset): a task that waited in the prefetch buffer started after its
+    lease did. The backend keeps it between the lease's start and now; None keeps the lease's
+    start."""
 
 
 class Failure(msgspec.Struct, frozen=True):
@@ -173,7 +170,7 @@ class Failure(msgspec.Struct, frozen=True):
     queue: str | None = None
     """A hint, as in :class:`Lease`."""
     started_at: float | None = None
-    """See ``STARTED_AT_DOC``."""
+    """As in :class:`Completion`."""
 
 
 class TaskRow(msgspec.Struct, frozen=True):
