@@ -30,6 +30,10 @@ P = ParamSpec("P")
 R = TypeVar("R")
 Executor = Literal["default", "thread", "process"]
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+MAX_SECONDS = 100 * 365.25 * 86400
+"""The longest delay, timeout or retention: a century. Longer ones were stored and then broke
+every read of their task (a due date past the year 9999 is no datetime)."""
+MAX_RETRIES = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,28 +50,34 @@ class TaskOptions:
     result_ttl: float = 86400.0
 
     def validated(self, name: str) -> TaskOptions:
-        if not isinstance(self.queue, str) or not self.queue or len(self.queue) > 200:
-            raise InvalidOptionError(f"task {name!r}: queue must be a non-empty name")
+        if not isinstance(self.queue, str) or not self.queue or len(self.queue) > 200 or (
+            "\x00" in self.queue
+        ):
+            raise InvalidOptionError(
+                f"task {name!r}: queue must be a non-empty name of at most 200 characters, "
+                f"without NUL")
         if isinstance(self.priority, bool) or not isinstance(self.priority, int) or not (
             0 <= self.priority <= 9
         ):
             raise InvalidOptionError(
                 f"task {name!r}: priority must be an integer 0-9, got {self.priority!r}"
             )
-        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or (
-            self.max_retries < 0
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or not (
+            0 <= self.max_retries <= MAX_RETRIES
         ):
-            raise InvalidOptionError(f"task {name!r}: max_retries must be an integer >= 0")
+            raise InvalidOptionError(
+                f"task {name!r}: max_retries must be an integer 0-{MAX_RETRIES:,}, "
+                f"got {self.max_retries!r}")
         for label, value, least in (("delay", self.delay, ">= 0"), ("timeout", self.timeout, "> 0"),
                                     ("result_ttl", self.result_ttl, ">= 0")):
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
                 value
-            ) or value < 0 or (least == "> 0" and value == 0):
+            ) or value < 0 or (least == "> 0" and value == 0) or value > MAX_SECONDS:
                 raise InvalidOptionError(
-                    f"task {name!r}: {label} must be a finite number of seconds {least}, "
-                    f"got {value!r}"
+                    f"task {name!r}: {label} must be a number of seconds {least}, at most "
+                    f"a century, got {value!r}"
                 )
         if self.eta is not None and not isinstance(self.eta, datetime):
             raise InvalidOptionError(f"task {name!r}: eta must be a datetime, got {self.eta!r}")
@@ -76,10 +86,11 @@ class TaskOptions:
         key = self.idempotency_key
         if key is not None and (
             not isinstance(key, str) or not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH
+            or "\x00" in key
         ):
             raise InvalidOptionError(
                 f"task {name!r}: idempotency_key must be a non-empty string of at most "
-                f"{MAX_IDEMPOTENCY_KEY_LENGTH} characters"
+                f"{MAX_IDEMPOTENCY_KEY_LENGTH} characters, without NUL"
             )
         return self
 

@@ -69,3 +69,18 @@ def test_redis_url_options_of_conveyor_are_taken_from_the_query() -> None:
 def test_a_redis_url_option_redis_py_does_not_know_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="bogus"):
         RedisBackend("redis://127.0.0.1:1/0?bogus=1")
+
+
+def test_options_no_store_can_hold_are_refused_at_enqueue_time() -> None:
+    """A due date past the year 9999 broke every read of its task; PostgreSQL refuses NUL in
+    text and integers past 2**31 with errors of its own: each is an InvalidOptionError here,
+    on every backend, before anything is written."""
+    task = Conveyor(URL).task(name="t")(lambda: None)
+    for options, field in [({"delay": 10**12}, "delay"), ({"delay": 1e300}, "delay"),
+                           ({"timeout": 1e300}, "timeout"), ({"result_ttl": 1e12}, "result_ttl"),
+                           ({"max_retries": 10**12}, "max_retries"),
+                           ({"queue": "q\x00x"}, "queue"),
+                           ({"idempotency_key": "a\x00b"}, "idempotency_key")]:
+        with pytest.raises(InvalidOptionError, match=field):
+            task.options(**options)  # type: ignore[arg-type]
+    assert task.options(delay=30 * 365 * 86400, max_retries=1000).opts.max_retries == 1000
