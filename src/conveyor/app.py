@@ -25,8 +25,8 @@ from conveyor.backends.base import (
     Requeue,
 )
 from conveyor.errors import ConfigurationError, InvalidOptionError, UnknownTaskError
+from conveyor.inspect import live_workers, task_info, worker_info
 from conveyor.inspect import stats as build_stats
-from conveyor.inspect import task_info, worker_info
 from conveyor.metrics.alerts import AlertRule, Breach, evaluate
 from conveyor.metrics.read import window_minutes
 from conveyor.model import Stats, TaskInfo, TaskState, WorkerInfo
@@ -332,14 +332,15 @@ class Conveyor:
         failed / retried / dead / expired tasks, wait and latency percentiles, one point per
         minute. Cluster-wide: every figure is read from the backend."""
         counts = self.backend.execute(QueueStatsRead())
-        workers = self.backend.execute(ListWorkers())
         now = self.backend.execute(Now())
+        workers = live_workers(self.backend.execute(ListWorkers()), now)
         first, last = window_minutes(now, window)
         metrics = self.backend.execute(MetricsRead(first, last))
         return build_stats(counts, workers, now, metrics, (first, last))
 
     def workers(self) -> list[WorkerInfo]:
-        return [worker_info(w) for w in self.backend.execute(ListWorkers())]
+        now = self.backend.execute(Now())
+        return [worker_info(w) for w in live_workers(self.backend.execute(ListWorkers()), now)]
 
     def dead(self, queue: str | None = None, limit: int = 100) -> list[TaskInfo]:
         """The dead-letter queue: tasks that ended DEAD, oldest first."""

@@ -6,7 +6,13 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from conveyor.backends.base import MetricCount, QueueCounts, TaskRow, WorkerRow
+from conveyor.backends.base import (
+    WORKER_SILENCE_SECONDS,
+    MetricCount,
+    QueueCounts,
+    TaskRow,
+    WorkerRow,
+)
 from conveyor.metrics.read import windows
 from conveyor.model import (
     AttemptError,
@@ -18,6 +24,13 @@ from conveyor.model import (
     to_datetime,
 )
 from conveyor.serialization import PayloadDecodeError, decode_payload, decode_result
+
+
+def live_workers(rows: list[WorkerRow], now: float) -> list[WorkerRow]:
+    """The registry without workers silent for ``WORKER_SILENCE_SECONDS`` (backend clock): a
+    worker that died stays registered until a live one prunes it, and with none left it would
+    count in utilization for ever and hide the ``no_workers`` alert."""
+    return [w for w in rows if now - w.last_seen <= WORKER_SILENCE_SECONDS]
 
 
 def task_info(row: TaskRow) -> TaskInfo:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import msgspec
 
+from backends.support import enqueue, new_task
 from conveyor import Conveyor
 from conveyor.backends.base import (
     Backend,
@@ -72,3 +73,22 @@ def test_app_sees_worker_utilization(app: Conveyor, clock) -> None:
     stats = app.stats()
     assert (stats.busy_slots, stats.total_slots, stats.utilization) == (2, 8, 0.25)
     assert [w.utilization for w in app.workers()] == [0.5, 0.0]
+
+
+def test_a_worker_silent_for_five_minutes_is_gone_from_every_read(app: Conveyor, clock) -> None:
+    """Only a live worker prunes the registry: with none left, a dead one would count in
+    utilization for ever and hide the no_workers alert."""
+    backend = app.backend
+    backend.execute(RegisterWorker(_worker("dead", clock.now, busy=1, concurrency=2)))
+    app.alert(queue="default", min_utilization=0.2)
+    clock.advance(200.0)
+    backend.execute(RegisterWorker(_worker("alive", clock.now, busy=0, concurrency=2)))
+    assert [w.id for w in app.workers()] == ["dead", "alive"]
+    clock.advance(150.0)
+    assert [w.id for w in app.workers()] == ["alive"]
+    assert (app.stats().busy_slots, app.stats().total_slots) == (0, 2)
+    clock.advance(200.0)
+    assert app.workers() == [] and app.stats().workers == []
+    assert len(backend.execute(ListWorkers())) == 2, "still registered: nobody pruned them"
+    enqueue(backend, new_task())
+    assert [b.rule for b in app.health()] == ["no_workers"]

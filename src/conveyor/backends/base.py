@@ -345,8 +345,13 @@ class DeleteTasks(msgspec.Struct, Transition[list[str]], frozen=True):
     ids: Sequence[str]
 
 
+WORKER_SILENCE_SECONDS = 300.0
+"""A worker whose heartbeat has been silent this long is gone: pruned from the registry, and
+left out of every read of it before that (pruning runs only where a worker is alive)."""
+
+
 class Prune(msgspec.Struct, Transition[int], frozen=True):
-    worker_silence_seconds: float = 300.0
+    worker_silence_seconds: float = WORKER_SILENCE_SECONDS
     metrics_retention_seconds: float = 3600.0
     """Per-minute metric rows older than this go (the totals stay)."""
 

@@ -37,6 +37,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from conveyor.backends.base import ListWorkers, MetricsRead, Now, QueueStatsRead, WorkerRow
+from conveyor.inspect import live_workers
 from conveyor.metrics.histogram import BOUNDS, COUNTERS
 from conveyor.metrics.read import QueueTotals, totals
 from conveyor.model import TaskState
@@ -56,8 +57,8 @@ class ConveyorCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         backend = self.app.backend
         counts = backend.execute(QueueStatsRead())
-        workers = backend.execute(ListWorkers())
         now = backend.execute(Now())
+        workers = live_workers(backend.execute(ListWorkers()), now)
         kept = totals(backend.execute(MetricsRead(-1, -1)))  # no minute: the totals only
         queues = sorted({c.queue for c in counts} | set(kept))
 
