@@ -62,11 +62,9 @@ class PostgresBackend:
     """A :class:`~conveyor.backends.base.Backend` on one PostgreSQL database (and schema).
 
     ``migrate``: apply pending migrations on first use (default), or only check that none is
-    pending. ``pool_min_size`` / ``pool_max_size`` size the sync pool; each event loop's pool
-    holds ``pool_max_size`` connections from its first call on (it must never grow in the
-    background: see ``_async_pool``). Transactional tasks hold a sync connection each while
-    they run, so ``pool_max_size`` should be at least the worker's concurrency when it runs
-    them.
+    pending. ``pool_min_size`` / ``pool_max_size`` size each pool; transactional tasks hold a
+    sync connection each while they run, so ``pool_max_size`` should be at least the worker's
+    concurrency when it runs them.
     """
 
     signals_priority = False
@@ -472,12 +470,8 @@ class PostgresBackend:
         try:
             if not self._schema_ready:
                 await asyncio.to_thread(self._ensure_schema)
-            # A fixed size, opened whole before the first call: a pool that grows connects in
-            # tasks of its own, and one cancelled mid-connect (asyncio.run cancels what is left
-            # when a producer's main() returns) catches the cancellation and schedules another
-            # attempt, so the loop never ended (1 run in 8 of five concurrent aenqueue calls).
             pool = AsyncConnectionPool(
-                self.url, min_size=self._max_size, max_size=self._max_size, open=False,
+                self.url, min_size=self._min_size, max_size=self._max_size, open=False,
                 kwargs=self._session, name="conveyor-async", timeout=self._timeout,
             )
             with self._unavailable():
