@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -68,16 +67,17 @@ class TaskOptions:
             raise InvalidOptionError(
                 f"task {name!r}: max_retries must be an integer 0-{MAX_RETRIES:,}, "
                 f"got {self.max_retries!r}")
-        for label, value, least in (("delay", self.delay, ">= 0"), ("timeout", self.timeout, "> 0"),
-                                    ("result_ttl", self.result_ttl, ">= 0")):
+        for label, value, zero_allowed in (("delay", self.delay, True),
+                                           ("timeout", self.timeout, False),
+                                           ("result_ttl", self.result_ttl, True)):
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
-                value
-            ) or value < 0 or (least == "> 0" and value == 0) or value > MAX_SECONDS:
+            if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                (value >= 0 if zero_allowed else value > 0) and value <= MAX_SECONDS
+            ):  # NaN fails both comparisons; infinity the second
                 raise InvalidOptionError(
-                    f"task {name!r}: {label} must be a number of seconds {least}, at most "
-                    f"a century, got {value!r}"
+                    f"task {name!r}: {label} must be a number of seconds "
+                    f"{'>= 0' if zero_allowed else '> 0'}, at most a century, got {value!r}"
                 )
         if self.eta is not None and not isinstance(self.eta, datetime):
             raise InvalidOptionError(f"task {name!r}: eta must be a datetime, got {self.eta!r}")
